@@ -1,0 +1,1 @@
+"""relayctl: the project's command-line tool (``python -m relayctl --help``)."""
