@@ -17,7 +17,7 @@ from typing import Any
 
 from relay_function.naming import OPTED_OUT, RECORDED
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 EVENT_ALIASES = {"recorded": RECORDED, "opted_out": OPTED_OUT}
 
 
