@@ -1,0 +1,201 @@
+"""Run the relay locally, exactly as Cloud Functions would, on a free loopback port.
+
+``relay_env`` builds the relay's environment from plain mappings (by the shared naming rule), and
+``LocalRelay`` serves ``relay_function/main.py`` with functions-framework in a subprocess. The
+demo, ``send-test-event``, the tests and the benchmark all start the relay this way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from relay_function.naming import (
+    HEALTH_PATH,
+    INTERCOM_URL_ENV_PREFIX,
+    ROUTES_ENV,
+    SIGNING_SECRET_ENV_PREFIX,
+    intercom_url_env,
+    signing_secret_env,
+)
+
+RELAY_SOURCE = Path(__file__).resolve().parent.parent / "relay_function" / "main.py"
+MAX_BODY_ENV = "RELAY_MAX_BODY_BYTES"
+# Variables that configure the relay; inherited copies are dropped so a stray export in the
+# caller's shell cannot change what a LocalRelay serves.
+_RELAY_ENV_PREFIXES = (INTERCOM_URL_ENV_PREFIX, SIGNING_SECRET_ENV_PREFIX, "RELAY_")
+
+
+def relay_env(
+    routes: Mapping[str, Sequence[str]],
+    intercom_urls: Mapping[str, str],
+    signing_secrets: Mapping[str, str],
+    *,
+    max_body_bytes: int | None = None,
+) -> dict[str, str]:
+    """The relay's environment: ``RELAY_ROUTES`` plus per-workflow secret variables.
+
+    ``routes`` maps workflow id -> subscribed event types. A workflow missing from
+    ``intercom_urls`` or ``signing_secrets`` simply gets no variable (the relay reports it).
+    """
+    env = {ROUTES_ENV: json.dumps({wid: {"events": list(ev)} for wid, ev in routes.items()})}
+    for workflow_id, url in intercom_urls.items():
+        env[intercom_url_env(workflow_id)] = url
+    for workflow_id, secret in signing_secrets.items():
+        env[signing_secret_env(workflow_id)] = secret
+    if max_body_bytes is not None:
+        env[MAX_BODY_ENV] = str(max_body_bytes)
+    return env
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RelayStartError(RuntimeError):
+    """The relay process exited or never answered ``/healthz``; carries its output."""
+
+
+class LocalRelay:
+    """functions-framework serving the relay on ``127.0.0.1:<free port>``; a context manager.
+
+    ``env`` is added to this process's environment (minus any inherited relay variables).
+    Output (stdout and stderr) goes to a temporary file readable with ``output()``.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        source: Path = RELAY_SOURCE,
+        target: str = "relay",
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        python: str = sys.executable,
+        startup_timeout: float = 20.0,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.url = f"http://{host}:{self.port}"
+        self._command = [
+            python,
+            "-m",
+            "functions_framework",
+            "--source",
+            str(source),
+            "--target",
+            target,
+            "--host",
+            host,
+            "--port",
+            str(self.port),
+        ]
+        self._env = self._child_env(env)
+        self._startup_timeout = startup_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @staticmethod
+    def _child_env(env: Mapping[str, str]) -> dict[str, str]:
+        child = {k: v for k, v in os.environ.items() if not k.startswith(_RELAY_ENV_PREFIXES)}
+        child.update(env)
+        child["PYTHONUNBUFFERED"] = "1"  # log lines reach output() as they are written
+        return child
+
+    def start(self) -> LocalRelay:
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        self._process = subprocess.Popen(  # noqa: S603 (fixed argv, our own interpreter)
+            self._command,
+            env=self._env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self._startup_timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RelayStartError(
+                    f"relay exited with code {self._process.returncode}:\n{self.output()}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + HEALTH_PATH, timeout=1) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        raise RelayStartError(f"relay not healthy after {self._startup_timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        """Everything the relay printed so far (stdout and stderr interleaved)."""
+        if self._log is None:
+            return ""
+        self._log.flush()
+        position = self._log.tell()
+        self._log.seek(0)
+        text = self._log.read().decode("utf-8", errors="replace")
+        self._log.seek(position)
+        return text
+
+    def log_records(self) -> list[dict[str, object]]:
+        """The relay's structured log lines (JSON objects), skipping any other output."""
+        records = []
+        for line in self.output().splitlines():
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            # SIGINT is gunicorn's quick shutdown; idle keep-alive connections do not hold it.
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout)
+        # The log file stays readable after stop(); it is closed when collected.
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def __enter__(self) -> LocalRelay:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
