@@ -1,0 +1,5 @@
+"""``python -m relayctl``: see relayctl/cli.py."""
+
+from relayctl.cli import main
+
+raise SystemExit(main())

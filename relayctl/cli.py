@@ -1,0 +1,154 @@
+"""One entry point, ``python -m relayctl``, with a subcommand per job.
+
+Exit codes: 0 ok; 1 the checked thing is wrong (invalid file, failed delivery); 2 usage error.
+Subcommand modules are imported only when chosen, so ``--help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Sequence
+
+from relayctl.common import DEFAULT_SECRETS_FILE, DEFAULT_WORKFLOWS_FILE, CommandError, err
+
+DESCRIPTION = """\
+Operate the Jam -> Intercom Fin relay from a checkout. Nothing here needs a cloud account
+except `endpoints`, which reads a deployed stack's outputs through the Pulumi CLI.
+Exit codes: 0 ok, 1 the checked thing is wrong, 2 usage error."""
+
+# name -> (module, one-line help, example)
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": (
+        "demo",
+        "run the relay locally with throwaway secrets and watch signed Jam events reach a "
+        "stand-in Intercom",
+        "python -m relayctl demo",
+    ),
+    "validate": (
+        "validate",
+        "check workflows.yaml; with --stack, check Pulumi.<stack>.yaml sets every key it needs",
+        "python -m relayctl validate --stack dev",
+    ),
+    "plan": (
+        "plan",
+        "list the routes a `pulumi up` would deploy; with --base, what changed (for PR review)",
+        "python -m relayctl plan --base origin/main --format markdown",
+    ),
+    "serve": (
+        "serve",
+        "run the relay on 127.0.0.1 with your own secrets until Ctrl-C (try it through a tunnel)",
+        "python -m relayctl serve --port 8080 --secrets-file .relay-secrets.env",
+    ),
+    "send-test-event": (
+        "send_test_event",
+        "sign a Jam-shaped event with a route's signing secret, post it, explain the answer",
+        "python -m relayctl send-test-event https://RELAY_URL --workflow billing-handoff",
+    ),
+    "endpoints": (
+        "endpoints",
+        "print the Jam setup table (Endpoint URL per workflow) from a deployed stack's outputs",
+        "python -m relayctl endpoints --stack dev",
+    ),
+}
+
+
+def _add_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--file",
+        default=DEFAULT_WORKFLOWS_FILE,
+        metavar="F",
+        help=f"the workflows file (default: {DEFAULT_WORKFLOWS_FILE})",
+    )
+
+
+def _add_secrets_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--secrets-file",
+        metavar="PATH",
+        help=(
+            f"git-ignored KEY=VALUE file (default: {DEFAULT_SECRETS_FILE} if present). KEY is the "
+            "relay's env name (INTERCOM_WEBHOOK_URL__<ID>, JAM_SIGNING_SECRET__<ID>) or the "
+            "config key workflows.yaml names; the environment wins over the file"
+        ),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    epilog = "examples:\n" + "\n".join(f"  {example}" for _, _, example in SUBCOMMANDS.values())
+    parser = argparse.ArgumentParser(
+        prog="python -m relayctl",
+        description=DESCRIPTION,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str) -> argparse.ArgumentParser:
+        _, summary, example = SUBCOMMANDS[name]
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    _add_file(add("demo"))
+
+    validate = add("validate")
+    _add_file(validate)
+    validate.add_argument(
+        "--stack", metavar="NAME", help="also check Pulumi.NAME.yaml (beside the file)"
+    )
+
+    plan = add("plan")
+    _add_file(plan)
+    plan.add_argument("--stack", metavar="NAME", help="only the workflows deployed to NAME")
+    plan.add_argument(
+        "--base", metavar="REF|FILE", help="diff against a git ref's version of the file, or a file"
+    )
+    plan.add_argument("--format", choices=("text", "markdown"), default="text")
+
+    serve = add("serve")
+    _add_file(serve)
+    serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080)")
+    _add_secrets_file(serve)
+
+    send = add("send-test-event")
+    send.add_argument("endpoint", metavar="ENDPOINT", help="the relay URL or the Endpoint URL")
+    send.add_argument("--workflow", required=True, metavar="ID", help="the workflow id")
+    send.add_argument("--event", choices=("recorded", "opted_out"), default="recorded")
+    send.add_argument(
+        "--conversation",
+        default="215470686832743",
+        metavar="ID",
+        help="Intercom conversation id (use one waiting on the workflow for a real check)",
+    )
+    send.add_argument(
+        "--secret-env",
+        metavar="VAR",
+        help="read the whsec_ signing secret from VAR (default: JAM_SIGNING_SECRET__<ID> "
+        "from the environment or the secrets file)",
+    )
+    _add_secrets_file(send)
+    _add_file(send)
+    send.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the relay")
+
+    endpoints = add("endpoints")
+    endpoints.add_argument("--stack", metavar="NAME", help="default: the selected Pulumi stack")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(f"relayctl.{SUBCOMMANDS[args.command][0]}")
+    try:
+        code: int = module.run(args)
+    except CommandError as exc:
+        err(f"{'usage' if exc.exit_code == 2 else 'failed'}: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+    return code
