@@ -1,0 +1,724 @@
+"""Jam -> Intercom Fin relay: a Cloud Functions (2nd gen) HTTP function, target ``relay``.
+
+``POST /workflows/<id>``: verify the Jam delivery (Standard Webhooks, over the raw body), parse
+the event, and forward ``{"event": <type>, "payload": {...}}`` to the workflow's Intercom
+"Wait for webhook" URL + ``/<conversationId>``. ``GET /healthz`` answers 200.
+
+Configuration is read once, at import (no network). A broken route is reported once in the log
+with its fix and answers 503; it never stops the other routes. The answer table, the env vars and
+the log fields are documented in docs/relay.md.
+
+Only the standard library beyond Flask (which functions-framework already loads): the import stays
+cheap for cold starts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import os
+import re
+import select
+import ssl
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import flask
+from naming import (
+    DEFAULT_EVENTS,
+    HEALTH_PATH,
+    JAM_CREATED,
+    KNOWN_EVENTS,
+    ROUTE_PREFIX,
+    ROUTES_ENV,
+    intercom_url_env,
+    is_valid_workflow_id,
+    signing_secret_env,
+)
+
+MAX_BODY_ENV = "RELAY_MAX_BODY_BYTES"
+FORWARD_TIMEOUT_ENV = "RELAY_FORWARD_TIMEOUT_SECONDS"
+CA_BUNDLE_ENV = "RELAY_CA_BUNDLE"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# Jam gives up after 15 s; the whole forward (connect, TLS, one retry, response) fits in this.
+DEFAULT_FORWARD_TIMEOUT_SECONDS = 8.0
+CONNECT_TIMEOUT_SECONDS = 3.0
+TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+USER_AGENT = "jam-fin-relay/0.1 (+Jam to Intercom Fin relay)"
+# Fixed namespace: Idempotency-Key = uuid5(namespace, "<workflow id>:<Jam message id>").
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2b5d1e-3c4a-5b8e-9d7f-1a2b3c4d5e6f")
+CONVERSATION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # explicit ASCII class, not \w
+MESSAGE_ID_RE = re.compile(r"[!-~]{1,256}")  # printable ASCII, no spaces
+TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+MAX_INTERCOM_ANSWER_BYTES = 64 * 1024
+MAX_IDLE_CONNECTIONS_PER_HOST = 16
+JSON_TYPE = "application/json"
+
+
+# --------------------------------------------------------------------------------------------
+# Outcomes: one exception hierarchy, one status and log outcome per class.
+
+
+class RelayAnswer(Exception):  # noqa: N818 (an answer, not an error)
+    """An answer that ends a request early. ``str()`` is safe to log and to send back."""
+
+    status = 500
+    outcome = "error"
+    severity = "WARNING"
+
+
+class UnknownRoute(RelayAnswer):
+    status, outcome = 404, "unknown_route"
+
+
+class MethodNotAllowed(RelayAnswer):
+    status, outcome = 405, "method_not_allowed"
+
+
+class NotConfigured(RelayAnswer):
+    status, outcome, severity = 503, "not_configured", "ERROR"
+
+
+class TooLarge(RelayAnswer):
+    status, outcome = 413, "too_large"
+
+
+class SignatureRejected(RelayAnswer):
+    status, outcome = 401, "signature_rejected"
+
+
+class BadRequest(RelayAnswer):
+    """Signed, but the body is not a JSON object."""
+
+    status, outcome = 400, "bad_request"
+
+
+class InvalidEvent(BadRequest):
+    """Signed JSON object that is not a valid Jam event (``type``, ``data``, conversation id)."""
+
+    status = 422
+
+
+class ForwardFailed(RelayAnswer):
+    """Intercom unreachable, timed out, 5xx, 408 or 429: Jam should retry."""
+
+    status, outcome, severity = 502, "failed", "ERROR"
+
+    def __init__(self, message: str, intercom_status: int | None = None) -> None:
+        super().__init__(message)
+        self.intercom_status = intercom_status
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass(frozen=True)
+class IntercomTarget:
+    """Where a workflow's events go. Never logged, never in an exception message."""
+
+    scheme: str
+    host: str
+    port: int
+    base_path: str  # without trailing slash
+
+    def __repr__(self) -> str:
+        return "IntercomTarget(<redacted>)"
+
+
+@dataclass(frozen=True)
+class Route:
+    workflow_id: str
+    events: frozenset[str]
+    target: IntercomTarget | None = field(repr=False)
+    keys: tuple[bytes, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    workflow_id: str | None
+    message: str  # says the fix; never contains the value
+
+
+@dataclass(frozen=True)
+class Config:
+    routes: Mapping[str, Route]
+    max_body_bytes: int
+    forward_timeout: float
+    problems: tuple[ConfigProblem, ...]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_intercom_url(url: str) -> IntercomTarget:
+    """Raise ValueError (with a value-free message) unless ``url`` is a usable base URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    host = parts.hostname or ""
+    if not host:
+        raise ValueError("has no host")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ValueError("must use https (plain http is allowed only for loopback hosts)")
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an https:// URL")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must not carry a query, fragment or credentials")
+    if any(ch.isspace() or ord(ch) < 0x21 or ord(ch) > 0x7E for ch in parts.path):
+        raise ValueError("has spaces or non-ASCII characters in its path")
+    default_port = 443 if parts.scheme == "https" else 80
+    return IntercomTarget(parts.scheme, host, port or default_port, parts.path.rstrip("/"))
+
+
+def parse_signing_secrets(value: str) -> tuple[bytes, ...]:
+    """``whsec_<base64>`` secrets, space-separated; ValueError names the position, not the value."""
+    keys = []
+    for position, secret in enumerate(value.split(), start=1):
+        if not secret.startswith(SECRET_PREFIX):
+            raise ValueError(f"secret #{position} does not start with {SECRET_PREFIX}")
+        try:
+            key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"secret #{position} is not base64 after {SECRET_PREFIX}") from None
+        if not key:
+            raise ValueError(f"secret #{position} is empty")
+        keys.append(key)
+    if not keys:
+        raise ValueError("is empty")
+    return tuple(keys)
+
+
+def _parse_routes_json(raw: str | None, problems: list[ConfigProblem]) -> dict[str, list[str]]:
+    fix = f"set {ROUTES_ENV} to a JSON object: workflow id -> {{'events': [...]}}"
+    if raw is None or not raw.strip():
+        problems.append(ConfigProblem(None, f"{ROUTES_ENV} is not set; no route is served: {fix}"))
+        return {}
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        problems.append(ConfigProblem(None, f"{ROUTES_ENV} is not valid JSON: {fix}"))
+        return {}
+    if not isinstance(decoded, dict):
+        problems.append(ConfigProblem(None, f"{ROUTES_ENV} is not a JSON object: {fix}"))
+        return {}
+    routes: dict[str, list[str]] = {}
+    for workflow_id, spec in decoded.items():
+        if not is_valid_workflow_id(workflow_id):
+            problems.append(
+                ConfigProblem(
+                    None,
+                    f"{ROUTES_ENV} has an invalid workflow id (want [a-z][a-z0-9-]*, at most 40 "
+                    "characters, no trailing hyphen); that route is skipped",
+                )
+            )
+            continue
+        events = spec.get("events", list(DEFAULT_EVENTS)) if isinstance(spec, dict) else None
+        if (
+            not isinstance(events, list)
+            or not events
+            or not all(isinstance(e, str) and e in KNOWN_EVENTS for e in events)
+        ):
+            problems.append(
+                ConfigProblem(
+                    workflow_id,
+                    f"{ROUTES_ENV} entry needs 'events': a non-empty list from "
+                    f"{', '.join(KNOWN_EVENTS)}; using the default {', '.join(DEFAULT_EVENTS)}",
+                )
+            )
+            events = list(DEFAULT_EVENTS)
+        routes[workflow_id] = events
+    return routes
+
+
+def _positive_number(
+    env: Mapping[str, str], name: str, default: float, problems: list[ConfigProblem]
+) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value != value or value == float("inf"):
+        problems.append(ConfigProblem(None, f"{name} must be a positive number; using {default}"))
+        return default
+    return value
+
+
+def load_config(env: Mapping[str, str]) -> Config:
+    """Read the whole configuration; every problem is collected, none raises."""
+    problems: list[ConfigProblem] = []
+    routes: dict[str, Route] = {}
+    for workflow_id, events in _parse_routes_json(env.get(ROUTES_ENV), problems).items():
+        target: IntercomTarget | None = None
+        url_name = intercom_url_env(workflow_id)
+        url = env.get(url_name, "")
+        if not url.strip():
+            problems.append(
+                ConfigProblem(workflow_id, f"{url_name} is not set: set it to the Intercom URL")
+            )
+        else:
+            try:
+                target = parse_intercom_url(url)
+            except ValueError as why:
+                problems.append(
+                    ConfigProblem(workflow_id, f"{url_name} {why}: set it to the workflow's URL")
+                )
+        keys: tuple[bytes, ...] = ()
+        secret_name = signing_secret_env(workflow_id)
+        secrets = env.get(secret_name, "")
+        if not secrets.strip():
+            problems.append(
+                ConfigProblem(
+                    workflow_id,
+                    f"{secret_name} is not set: store the signing secret Jam shows for this "
+                    "endpoint (whsec_...); until then the route answers 503",
+                )
+            )
+        else:
+            try:
+                keys = parse_signing_secrets(secrets)
+            except ValueError as why:
+                problems.append(
+                    ConfigProblem(
+                        workflow_id,
+                        f"{secret_name} {why}: copy the secret exactly as Jam shows it "
+                        "(whsec_..., space-separated); until then the route answers 503",
+                    )
+                )
+        routes[workflow_id] = Route(workflow_id, frozenset(events), target, keys)
+    max_body = _positive_number(env, MAX_BODY_ENV, DEFAULT_MAX_BODY_BYTES, problems)
+    timeout = _positive_number(env, FORWARD_TIMEOUT_ENV, DEFAULT_FORWARD_TIMEOUT_SECONDS, problems)
+    return Config(routes, int(max_body), timeout, tuple(problems))
+
+
+# --------------------------------------------------------------------------------------------
+# Logging: one JSON object per line on stdout (Cloud Logging reads `severity` and `message`).
+
+_log_lock = threading.Lock()
+
+
+def log(severity: str, message: str, **fields: object) -> None:
+    record: dict[str, object] = {"severity": severity, "message": message}
+    record.update({k: v for k, v in fields.items() if v is not None})
+    line = json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
+    with _log_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers: route, verify, parse
+
+
+def route_for(config: Config, path: str, method: str) -> Route:
+    """The route ``path`` names, or UnknownRoute / MethodNotAllowed."""
+    workflow_id = path.removeprefix(ROUTE_PREFIX) if path.startswith(ROUTE_PREFIX) else None
+    route = config.routes.get(workflow_id) if workflow_id is not None else None
+    if route is None:
+        raise UnknownRoute("no such route")
+    if method != "POST":
+        raise MethodNotAllowed("use POST")
+    return route
+
+
+class HeaderLookup(Protocol):
+    """Case-insensitive header access (werkzeug's Headers, or a dict in unit use)."""
+
+    def get(self, key: str) -> str | None: ...
+
+
+def _header_set(headers: HeaderLookup) -> tuple[str, str, str]:
+    """(id, timestamp, signature) from one complete header set: ``svix-*`` or ``webhook-*``."""
+    for prefix in ("svix", "webhook"):
+        values = [headers.get(f"{prefix}-{name}") for name in ("id", "timestamp", "signature")]
+        if all(values):
+            return values[0] or "", values[1] or "", values[2] or ""
+    raise SignatureRejected("missing signature headers (svix-* or webhook-* set)")
+
+
+def _candidate_signatures(header: str) -> list[bytes]:
+    """The decodable ``v1,<base64>`` entries of a space-separated signature header."""
+    candidates = []
+    for entry in header.split(" "):
+        version, comma, encoded = entry.partition(",")
+        if version != "v1" or not comma:
+            continue
+        try:
+            candidates.append(base64.b64decode(encoded, validate=True))
+        except (binascii.Error, ValueError):
+            continue
+    return candidates
+
+
+def verify(headers: HeaderLookup, body: bytes, keys: Sequence[bytes], now: float) -> str:
+    """Check a Standard Webhooks signature over the raw body; return the verified message id."""
+    message_id, timestamp, signature_header = _header_set(headers)
+    if MESSAGE_ID_RE.fullmatch(message_id) is None:
+        raise SignatureRejected("malformed message id")
+    if TIMESTAMP_RE.fullmatch(timestamp) is None:
+        raise SignatureRejected("malformed timestamp")
+    if abs(now - int(timestamp)) > TIMESTAMP_TOLERANCE_SECONDS:
+        raise SignatureRejected("timestamp outside the 5-minute tolerance")
+    candidates = _candidate_signatures(signature_header)
+    if not candidates:
+        raise SignatureRejected("malformed signature header (want 'v1,<base64>')")
+    signed_content = b"%s.%s.%s" % (message_id.encode("ascii"), timestamp.encode("ascii"), body)
+    matched = False
+    for key in keys:
+        expected = hmac.new(key, signed_content, hashlib.sha256).digest()
+        for candidate in candidates:
+            # No early exit: the work done does not depend on which entry matches.
+            matched |= hmac.compare_digest(expected, candidate)
+    if not matched:
+        raise SignatureRejected("no signature matched")
+    return message_id
+
+
+@dataclass(frozen=True)
+class JamEvent:
+    event_id: str | None
+    type: str
+    data: dict[str, Any]
+    conversation_id: str | None  # validated; None only when absent
+
+
+def _conversation_id(value: object) -> str | None:
+    if value is None:
+        return None
+    # bool is an int subclass; True must not become "True".
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidEvent("data.conversationId must be a string or an integer")
+    text = str(value)
+    if CONVERSATION_ID_RE.fullmatch(text) is None:
+        raise InvalidEvent("data.conversationId must be 1-64 characters from [A-Za-z0-9_-]")
+    return text
+
+
+def parse(body: bytes) -> JamEvent:
+    """A Jam event from a verified body, or BadRequest / InvalidEvent."""
+    try:
+        decoded = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        raise BadRequest("body is not UTF-8 JSON") from None
+    if not isinstance(decoded, dict):
+        raise BadRequest("body is not a JSON object")
+    event_type = decoded.get("type")
+    if not isinstance(event_type, str) or not event_type:
+        raise InvalidEvent("'type' must be a non-empty string")
+    data = decoded.get("data")
+    if not isinstance(data, dict):
+        raise InvalidEvent("'data' must be an object")
+    event_id = decoded.get("id")
+    if event_id is not None and not isinstance(event_id, str):
+        raise InvalidEvent("'id' must be a string")
+    return JamEvent(event_id, event_type, data, _conversation_id(data.get("conversationId")))
+
+
+def intercom_body(event: JamEvent) -> bytes:
+    """What Fin's "Wait for webhook" step receives: the Jam data plus the Jam event id."""
+    payload = dict(event.data)
+    payload["jamEventId"] = event.event_id
+    return json.dumps({"event": event.type, "payload": payload}, separators=(",", ":")).encode()
+
+
+def idempotency_key(workflow_id: str, message_id: str) -> str:
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{workflow_id}:{message_id}"))
+
+
+# --------------------------------------------------------------------------------------------
+# Forwarding: a small keep-alive pool over http.client (already loaded by the framework).
+
+
+def _ssl_context() -> ssl.SSLContext:
+    # create_default_context honours SSL_CERT_FILE/SSL_CERT_DIR; RELAY_CA_BUNDLE adds a CA
+    # (a self-signed Intercom stand-in in benchmarks) on top of the system ones.
+    context = ssl.create_default_context()
+    extra = os.environ.get(CA_BUNDLE_ENV)
+    if extra:
+        context.load_verify_locations(cafile=extra)
+    return context
+
+
+class ConnectionPool:
+    """Idle keep-alive connections per (scheme, host, port), shared by all request threads."""
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+
+    def _new(self, target: IntercomTarget, timeout: float) -> http.client.HTTPConnection:
+        if target.scheme == "https":
+            with self._lock:
+                if self._context is None:  # built lazily: loading CAs costs import time
+                    self._context = _ssl_context()
+                context = self._context
+            return http.client.HTTPSConnection(
+                target.host, target.port, timeout=timeout, context=context
+            )
+        return http.client.HTTPConnection(target.host, target.port, timeout=timeout)
+
+    def take(self, target: IntercomTarget) -> http.client.HTTPConnection | None:
+        key = (target.scheme, target.host, target.port)
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return None
+            if _still_open(conn):
+                return conn
+            conn.close()
+
+    def give_back(self, target: IntercomTarget, conn: http.client.HTTPConnection) -> None:
+        key = (target.scheme, target.host, target.port)
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < MAX_IDLE_CONNECTIONS_PER_HOST:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def post(
+        self,
+        target: IntercomTarget,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        timeout: float,
+    ) -> int:
+        """POST once (plus one retry if a reused connection turns out stale); return the status."""
+        deadline = time.monotonic() + timeout
+        conn = self.take(target)
+        if conn is not None:
+            try:
+                return self._exchange(target, conn, path, body, headers, deadline)
+            except _StaleConnectionError:
+                pass  # Intercom closed it while idle; resend (same Idempotency-Key) on a fresh one
+        fresh = self._new(target, min(CONNECT_TIMEOUT_SECONDS, timeout))
+        try:
+            return self._exchange(target, fresh, path, body, headers, deadline)
+        except _StaleConnectionError:
+            raise ForwardFailed("Intercom closed the connection without answering") from None
+
+    def _exchange(
+        self,
+        target: IntercomTarget,
+        conn: http.client.HTTPConnection,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+    ) -> int:
+        reused = conn.sock is not None
+        answer: http.client.HTTPResponse | None = None
+        try:
+            if not reused:
+                conn.connect()  # conn.timeout is the connect timeout
+            _set_timeout(conn, deadline)
+            # bytes body: http.client sends headers and body in one segment (and sets
+            # TCP_NODELAY), so no Nagle/delayed-ACK stall on kept-alive connections.
+            conn.request("POST", path, body=body, headers=dict(headers))
+            _set_timeout(conn, deadline)
+            answer = conn.getresponse()
+            _set_timeout(conn, deadline)
+            answer.read(MAX_INTERCOM_ANSWER_BYTES)
+        except TimeoutError:
+            conn.close()
+            raise ForwardFailed("Intercom did not answer in time") from None
+        except (OSError, http.client.HTTPException) as error:
+            conn.close()
+            if answer is not None:
+                return answer.status  # Intercom answered; only its body was cut short
+            if reused and isinstance(error, _STALE_ERRORS):
+                raise _StaleConnectionError() from None
+            # The class name only: messages can carry the host name.
+            raise ForwardFailed(f"Intercom unreachable ({type(error).__name__})") from None
+        if answer.will_close or not answer.isclosed():
+            conn.close()  # server wants to close, or sent more than we read
+        else:
+            self.give_back(target, conn)
+        return answer.status
+
+
+# What a kept-alive connection the peer closed while idle looks like on the next request.
+_STALE_ERRORS = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+
+class _StaleConnectionError(Exception):
+    """A reused keep-alive connection failed before any answer: safe to resend once."""
+
+
+def _set_timeout(conn: http.client.HTTPConnection, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError
+    if conn.sock is not None:
+        conn.sock.settimeout(remaining)
+
+
+def _still_open(conn: http.client.HTTPConnection) -> bool:
+    """An idle connection the peer has closed (or written to) is readable: do not reuse it."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+POOL = ConnectionPool()
+
+
+def forward(route: Route, event: JamEvent, message_id: str, timeout: float) -> int:
+    """POST the event to Intercom; return Intercom's status or raise ForwardFailed."""
+    if route.target is None or event.conversation_id is None:  # callers check; belt and braces
+        raise NotConfigured("route has no usable Intercom URL")
+    headers = {
+        "Content-Type": JSON_TYPE,
+        "User-Agent": USER_AGENT,
+        "Idempotency-Key": idempotency_key(route.workflow_id, message_id),
+    }
+    path = f"{route.target.base_path}/{event.conversation_id}"
+    return POOL.post(route.target, path, intercom_body(event), headers, timeout)
+
+
+# --------------------------------------------------------------------------------------------
+# The handler
+
+
+def read_body(request: flask.Request, limit: int) -> bytes:
+    """The raw body, reading at most limit + 1 bytes; TooLarge above the limit."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise TooLarge(f"body over {limit} bytes")
+    stream = request.stream
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise TooLarge(f"body over {limit} bytes")
+    return b"".join(chunks)
+
+
+@dataclass
+class Outcome:
+    """What the handler decided; becomes the answer and the request's one log line."""
+
+    status: int
+    outcome: str
+    message: str
+    severity: str = "INFO"
+    workflow_id: str | None = None
+    jam_message_id: str | None = None
+    event_type: str | None = None
+    intercom_status: int | None = None
+
+
+def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> Outcome:
+    route = route_for(config, request.path, request.method)
+    context: dict[str, Any] = {"workflow_id": route.workflow_id}
+    try:
+        if not route.keys:
+            raise NotConfigured("this route's signing secret is not configured")
+        body = read_body(request, config.max_body_bytes)
+        message_id = verify(request.headers, body, route.keys, now())
+        context["jam_message_id"] = message_id
+        event = parse(body)
+        context["event_type"] = event.type
+        if event.type not in route.events:
+            return Outcome(200, "ignored", "event type not subscribed on this route", **context)
+        if event.conversation_id is None:
+            if event.type == JAM_CREATED:
+                return Outcome(200, "ignored", "jam.created without a conversation", **context)
+            raise InvalidEvent("data.conversationId is required")
+        if route.target is None:
+            raise NotConfigured("this route's Intercom URL is not configured")
+        status = forward(route, event, message_id, config.forward_timeout)
+        context["intercom_status"] = status
+        if 200 <= status < 300:
+            return Outcome(200, "delivered", "delivered to Intercom", **context)
+        if status in (408, 429) or status >= 500 or status < 400:
+            raise ForwardFailed(f"Intercom answered {status}", status)
+        return Outcome(
+            200,
+            "refused_by_intercom",
+            f"Intercom refused the event permanently ({status}); not retried",
+            severity="ERROR",
+            **context,
+        )
+    except RelayAnswer as answer:
+        if isinstance(answer, ForwardFailed):
+            context["intercom_status"] = answer.intercom_status
+        return Outcome(
+            answer.status, answer.outcome, str(answer), severity=answer.severity, **context
+        )
+
+
+CONFIG = load_config(os.environ)
+for _problem in CONFIG.problems:
+    log("ERROR", _problem.message, workflow_id=_problem.workflow_id, outcome="config_error")
+
+
+def _json_response(status: int, document: Mapping[str, object]) -> flask.Response:
+    return flask.Response(json.dumps(document), status=status, mimetype=JSON_TYPE)
+
+
+def relay(request: flask.Request) -> flask.Response:
+    """The Cloud Function entry point (target ``relay``)."""
+    if request.path == HEALTH_PATH:
+        if request.method not in ("GET", "HEAD"):
+            return _json_response(405, {"outcome": "method_not_allowed", "message": "use GET"})
+        return _json_response(200, {"status": "ok", "routes": len(CONFIG.routes)})
+    started = time.perf_counter()
+    try:
+        result = handle(CONFIG, request, time.time)
+    except RelayAnswer as answer:  # before a route is known
+        result = Outcome(answer.status, answer.outcome, str(answer), severity=answer.severity)
+    except Exception as error:  # a bug, not bad input: still one log line, never the details
+        result = Outcome(500, "error", f"internal error ({type(error).__name__})", "ERROR")
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    log(
+        result.severity,
+        result.message,
+        workflow_id=result.workflow_id,
+        jam_message_id=result.jam_message_id,
+        event_type=result.event_type,
+        outcome=result.outcome,
+        intercom_status=result.intercom_status,
+        latency_ms=latency_ms,
+    )
+    response = _json_response(result.status, {"outcome": result.outcome, "message": result.message})
+    if result.status == 405:
+        response.headers["Allow"] = "POST"
+    return response
