@@ -83,7 +83,6 @@ _TAG_NAMES = {
     f"{_TAG}binary": "binary data",
     f"{_TAG}merge": "a merge key ('<<')",
 }
-_EXAMPLE_CONFIG_REF = "{config: someConfigKey}"
 
 
 @dataclass(frozen=True)
@@ -389,7 +388,8 @@ def _is_str(node: Node) -> bool:
 def _looks_sensitive(text: str) -> bool:
     """True for text that may be a URL or a secret: never quoted in a message."""
     lowered = text.lower()
-    return "/" in text or "whsec_" in lowered or "@" in text or "intercom.io" in lowered
+    markers = ("://", "whsec_", "@", "intercom")
+    return any(m in lowered for m in markers) or ("/" in text and len(text) > 40)
 
 
 def _shown(text: str) -> str:
@@ -916,6 +916,8 @@ def _read_stacks(node: Node, report: _Report, label: str | None) -> tuple[str, .
         elif STACK_NAME_RE.fullmatch(name) is None:
             bad = sorted({c for c in name if STACK_NAME_RE.fullmatch(c) is None})
             broken = "it contains " + ", ".join(repr(c) for c in bad)
+            if "/" in name:
+                broken += " (an org/project/stack name; only the stack's own name goes here)"
         else:
             return True
         report.error(
@@ -939,6 +941,16 @@ def _intercom_url_issue(url: str) -> tuple[str, str] | None:
     copy_again = "Copy the URL again from the Fin workflow's Wait for webhook step"
     if not url.strip():
         return "the URL is empty.", f"{copy_again}."
+    stripped_url = url.strip().rstrip("/")
+    last = stripped_url.rsplit("/", 1)[-1]
+    if "/" in stripped_url and _is_placeholder(last):
+        # Safe to quote: it matched the placeholder pattern, so it holds no part of the token.
+        removed = "/" + last + "/" * (len(url.strip()) - len(stripped_url))
+        return (
+            f"the URL ends with the placeholder '{removed}' that Intercom shows after the "
+            "webhook URL.",
+            f"Remove the trailing '{removed}'; the relay appends each conversation's id itself.",
+        )
     if url != url.strip():
         return (
             "the URL has leading or trailing whitespace.",
@@ -983,15 +995,6 @@ def _intercom_url_issue(url: str) -> tuple[str, str] | None:
     path = parts.path
     stripped = path.rstrip("/")
     trailing = "/" * (len(path) - len(stripped))
-    last = stripped.rsplit("/", 1)[-1]
-    if last and _is_placeholder(last):
-        # Safe to quote: it matched the placeholder pattern, so it holds no part of the token.
-        return (
-            f"the URL ends with the placeholder '/{last}{trailing}' that Intercom shows after "
-            "the webhook URL.",
-            f"Remove the trailing '/{last}{trailing}'; the relay appends each conversation's "
-            "id itself.",
-        )
     if not stripped:
         return (
             "the URL has no path; a workflow's webhook URL has one.",
@@ -1009,8 +1012,8 @@ def _intercom_url_issue(url: str) -> tuple[str, str] | None:
 # What Intercom's docs put after the URL, however it was pasted: ``<Conversation ID>``,
 # ``{conversation_id}``, ``{{conversationId}}``, ``:conversation_id``, ``<id>``...
 _PLACEHOLDER_RE = re.compile(
-    r"[<{\[(:$]*\s*conversations?[\s_.-]*(?:id)?\s*[>}\])]*"
-    r"|[<{\[(:$]+\s*id\s*[>}\])]*",
+    r"[<{\[(:$]*\s*conversations?[\s_.-]*id\s*[>}\])]*"
+    r"|[<{\[(:$]+\s*(?:conversations?|id)\s*[>}\])]*",
     re.IGNORECASE,
 )
 
