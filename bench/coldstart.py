@@ -1,0 +1,124 @@
+"""Cold-start figures: import time of the relay against the bare framework, archive size.
+
+Each import is timed inside a fresh interpreter (``python -c``), started in relay_function/ the
+way the Cloud Functions runtime starts it, so nothing is cached in memory between runs. Bytecode
+caches on disk are warmed by one discarded run first: the deployed runtime compiles once too.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import statistics
+import subprocess
+import sys
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+MARKER = "IMPORT_SECONDS="
+_TIMER = (
+    "import time; _t = time.perf_counter(); import {module}; "
+    "print('" + MARKER + "%.6f' % (time.perf_counter() - _t), flush=True)"
+)
+
+
+@dataclass(frozen=True)
+class ImportTiming:
+    module: str
+    median_s: float
+    runs_s: tuple[float, ...]
+
+
+def time_import(module: str, cwd: Path, env: Mapping[str, str], runs: int) -> ImportTiming:
+    full_env = {**os.environ, **env, "PYTHONPATH": ""}
+    samples: list[float] = []
+    for attempt in range(runs + 1):
+        result = subprocess.run(
+            [sys.executable, "-c", _TIMER.format(module=module)],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        found = re.search(MARKER + r"([0-9.]+)", result.stdout)
+        if result.returncode != 0 or found is None:
+            tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"import {module} failed: {tail[0][:200]}")
+        if attempt > 0:  # the first run writes the bytecode caches
+            samples.append(float(found.group(1)))
+    return ImportTiming(module, statistics.median(samples), tuple(samples))
+
+
+def _is_deployable(relative: Path) -> bool:
+    """Source and requirements only: no bytecode, no tool caches (.mypy_cache and friends)."""
+    hidden_or_cache = any(part == "__pycache__" or part.startswith(".") for part in relative.parts)
+    return not hidden_or_cache and relative.suffix != ".pyc"
+
+
+def _deployable_files(source_dir: Path) -> list[Path]:
+    return sorted(
+        path
+        for path in source_dir.rglob("*")
+        if path.is_file() and _is_deployable(path.relative_to(source_dir))
+    )
+
+
+@dataclass(frozen=True)
+class ArchiveSize:
+    files: int
+    zipped_bytes: int
+
+
+def archive_size(source_dir: Path) -> ArchiveSize:
+    """The zip Pulumi uploads: every file in the folder but bytecode caches, deflated."""
+    buffer = io.BytesIO()
+    files = _deployable_files(source_dir)
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(source_dir).as_posix())
+    return ArchiveSize(files=len(files), zipped_bytes=len(buffer.getvalue()))
+
+
+@dataclass(frozen=True)
+class DependencyFootprint:
+    distributions: tuple[str, ...]
+    installed_bytes: int
+
+
+def dependency_footprint(requirements_file: Path) -> DependencyFootprint:
+    """What Cloud Build installs from requirements.txt: the distributions in its closure (as
+    installed in this virtualenv, extras and non-matching markers left out) and their size."""
+    pending = [
+        Requirement(line.split("#")[0].strip())
+        for line in requirements_file.read_text().splitlines()
+        if line.split("#")[0].strip() and not line.startswith("-")
+    ]
+    seen: dict[str, metadata.Distribution] = {}
+    while pending:
+        requirement = pending.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        name = requirement.name.lower().replace("_", "-")
+        if name in seen:
+            continue
+        try:
+            distribution = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        seen[name] = distribution
+        pending.extend(Requirement(text) for text in distribution.requires or ())
+    size = 0
+    for distribution in seen.values():
+        for file in distribution.files or ():
+            located = Path(str(distribution.locate_file(file)))
+            if located.is_file():
+                size += located.stat().st_size
+    return DependencyFootprint(tuple(sorted(seen)), size)

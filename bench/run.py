@@ -1,0 +1,320 @@
+"""The benchmark: prints figures, side by side, from one run on one machine (never a test).
+
+    .venv/bin/python bench/run.py            # the full run (about 2-3 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick    # a short smoke run; figures are noisy
+
+Measures the relay against the floor (bench/floor.py: a bare functions-framework handler that
+forwards with no verification), both served by functions-framework with the same flags, both
+forwarding to the same Intercom stand-in (bench/standin.py) over plain HTTP and over HTTPS with a
+self-signed certificate made for this run; then the relay's cold start; then, through the
+scripts other parts of the project own, the Pulumi program's evaluation time and the loader.
+Loopback only; every loop is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repo's packages importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.coldstart import (
+    archive_size,
+    dependency_footprint,
+    time_import,
+)
+from bench.floor import FORWARD_URL_ENV
+from bench.load import (
+    Delivery,
+    DeliveryFactory,
+    LatencySample,
+    Target,
+    concurrent_throughput,
+    sequential_latency,
+)
+from bench.serve import REPO, start_standin
+from bench.tls import TlsFiles, TlsUnavailableError, make_self_signed_cert
+from relay_function.naming import DEFAULT_EVENTS, RECORDED, route_path
+from relayctl.jam_events import encode, new_signing_secret, sample_event, signed_headers
+from relayctl.local_relay import LocalRelay, relay_env
+
+RELAY_DIR = REPO / "relay_function"
+RELAY_SOURCE = RELAY_DIR / "main.py"
+FLOOR_SOURCE = REPO / "bench" / "floor.py"
+WORKFLOW_ID = "bench-handoff"
+CONVERSATION_ID = "215470686832743"
+CLIENTS = 16
+# Every way a Python HTTP client may be told which CA to trust; both servers get the same set.
+CA_ENV_NAMES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "RELAY_CA_BUNDLE")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    sequential: int
+    warmup: int
+    per_client: int
+    rounds: int
+    import_runs: int
+
+
+FULL = Sizes(sequential=1000, warmup=50, per_client=50, rounds=3, import_runs=9)
+QUICK = Sizes(sequential=100, warmup=10, per_client=10, rounds=1, import_runs=3)
+
+
+@dataclass(frozen=True)
+class ForwardingFigures:
+    scheme: str
+    latency: dict[str, LatencySample]  # "relay" / "floor"
+    throughput: dict[str, float]  # median requests per second over the rounds
+    failures: dict[str, int]
+    forwards_missing: int  # 200s answered minus POSTs the stand-in saw (should be 0)
+
+
+def _factory(secret: str) -> DeliveryFactory:
+    """Fresh Jam events (new event and message ids), signed as Jam signs them."""
+
+    def new_delivery() -> Delivery:
+        body = encode(sample_event(RECORDED, CONVERSATION_ID))
+        return body, signed_headers(secret, body)
+
+    return new_delivery
+
+
+def _trust_env(tls: TlsFiles | None) -> dict[str, str]:
+    return {name: str(tls.cert) for name in CA_ENV_NAMES} if tls else {}
+
+
+def _started(server: LocalRelay, stack: ExitStack) -> LocalRelay:
+    server.start()
+    stack.callback(server.stop)
+    return server
+
+
+def measure_forwarding(
+    tls: TlsFiles | None, sizes: Sizes, work_dir: Path, with_relay: bool
+) -> ForwardingFigures:
+    secret = new_signing_secret()
+    with ExitStack() as stack:
+        standin = start_standin(work_dir, tls.cert if tls else None, tls.key if tls else None)
+        stack.callback(standin.stop)
+        targets: list[Target] = []
+        if with_relay:
+            env = relay_env(
+                {WORKFLOW_ID: DEFAULT_EVENTS},
+                {WORKFLOW_ID: f"{standin.base_url}/relay"},
+                {WORKFLOW_ID: secret},
+            )
+            relay = _started(LocalRelay({**env, **_trust_env(tls)}), stack)
+            route = f"{relay.url}{route_path(WORKFLOW_ID)}"
+            targets.append(Target("relay", route, _factory(secret)))
+        floor_env = {FORWARD_URL_ENV: f"{standin.base_url}/floor/{CONVERSATION_ID}"}
+        floor = _started(
+            LocalRelay({**floor_env, **_trust_env(tls)}, source=FLOOR_SOURCE, target="floor"),
+            stack,
+        )
+        targets.append(Target("floor", f"{floor.url}/", _factory(secret)))
+
+        latency = sequential_latency(targets, sizes.sequential, sizes.warmup)
+        answered_ok = sum(sample.answered_ok for sample in latency.values())
+        rates: dict[str, list[float]] = {t.name: [] for t in targets}
+        failures = {name: sample.failures for name, sample in latency.items()}
+        for _ in range(sizes.rounds):
+            for target in targets:  # alternate, so drift on the machine hits both
+                result = concurrent_throughput(target, CLIENTS, sizes.per_client)
+                rates[target.name].append(result.requests_per_s)
+                failures[target.name] += result.failures
+                answered_ok += result.answered_ok
+        forwards_seen = standin.post_count()
+    return ForwardingFigures(
+        scheme=standin.scheme,
+        latency=latency,
+        throughput={name: statistics.median(values) for name, values in rates.items()},
+        failures=failures,
+        forwards_missing=answered_ok - forwards_seen,
+    )
+
+
+@dataclass(frozen=True)
+class HelperOutput:
+    script: str
+    ran: bool
+    seconds: float
+    text: str  # its stdout, or why it did not run
+
+
+def run_helper_script(script: str, quick: bool) -> HelperOutput:
+    """Run another part's benchmark script (bench/loader.py, bench/pulumi_eval.py) as is."""
+    path = REPO / "bench" / script
+    if not path.is_file():
+        return HelperOutput(script, False, 0.0, f"not measured yet: bench/{script} is missing")
+    command = [sys.executable, str(path), *(["--quick"] if quick else [])]
+    started = time.perf_counter()
+    try:
+        result = subprocess.run(
+            command, cwd=REPO, capture_output=True, text=True, timeout=150, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return HelperOutput(script, False, 150.0, f"bench/{script} did not finish in 150 s")
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-5:])
+        return HelperOutput(script, False, seconds, f"bench/{script} failed:\n{tail}")
+    return HelperOutput(script, True, seconds, result.stdout.rstrip())
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def machine_line() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def _ratio(relay: float, floor: float) -> str:
+    return f"{relay / floor:.2f}x" if floor else "n/a"
+
+
+def print_forwarding(figures: ForwardingFigures, sizes: Sizes) -> None:
+    relay = figures.latency.get("relay")
+    floor = figures.latency["floor"]
+    https = figures.scheme == "https"
+    print(f"\nForwarding, stand-in over {figures.scheme.upper()}")
+    print(f"  {'figure':<34}{'relay':>10}{'floor':>10}{'ratio':>8}  target / verdict")
+    rows = [
+        (f"p50 latency, {sizes.sequential} sequential (ms)", "p50_ms"),
+        (f"p99 latency, {sizes.sequential} sequential (ms)", "p99_ms"),
+    ]
+    for label, attribute in rows:
+        floor_value = float(getattr(floor, attribute))
+        if relay is None:
+            print(f"  {label:<34}{'-':>10}{floor_value:>10.2f}{'':>8}  relay not measured yet")
+            continue
+        relay_value = float(getattr(relay, attribute))
+        if https:
+            target, met = "clearly below floor (<= 0.90x)", relay_value <= 0.90 * floor_value
+        else:
+            target, met = "within 10% of floor (<= 1.10x)", relay_value <= 1.10 * floor_value
+        verdict = "MET" if met else "MISSED"
+        print(
+            f"  {label:<34}{relay_value:>10.2f}{floor_value:>10.2f}"
+            f"{_ratio(relay_value, floor_value):>8}  {target}: {verdict}"
+        )
+    floor_rate = figures.throughput["floor"]
+    label = f"throughput, {CLIENTS} clients (req/s)"
+    if "relay" in figures.throughput:
+        relay_rate = figures.throughput["relay"]
+        verdict = "MET" if relay_rate >= 0.90 * floor_rate else "MISSED"
+        print(
+            f"  {label:<34}{relay_rate:>10.0f}{floor_rate:>10.0f}"
+            f"{_ratio(relay_rate, floor_rate):>8}  >= 0.90x floor: {verdict}"
+        )
+    else:
+        print(f"  {label:<34}{'-':>10}{floor_rate:>10.0f}{'':>8}  relay not measured yet")
+    problems = [f"{name}: {count} non-200" for name, count in figures.failures.items() if count]
+    if figures.forwards_missing:
+        problems.append(f"{figures.forwards_missing} answered 200 without a forward")
+    print(
+        "  checks: "
+        + (
+            "; ".join(problems)
+            if problems
+            else "every request answered 200 and reached the stand-in exactly as often as answered"
+        )
+    )
+
+
+def print_cold_start(sizes: Sizes, with_relay: bool, env: dict[str, str]) -> None:
+    print(f"\nCold start (fresh interpreter per import, median of {sizes.import_runs})")
+    framework = time_import("functions_framework", RELAY_DIR, env, sizes.import_runs)
+    print(f"  import functions_framework         {framework.median_s * 1000:>8.1f} ms")
+    if with_relay:
+        relay = time_import("main", RELAY_DIR, env, sizes.import_runs)
+        ratio = relay.median_s / framework.median_s
+        verdict = "MET" if ratio <= 1.15 else "MISSED"
+        print(
+            f"  import main (the relay)            {relay.median_s * 1000:>8.1f} ms"
+            f"  {ratio:.2f}x framework; target <= 1.15x: {verdict}"
+        )
+    else:
+        print(
+            "  import main (the relay)            not measured yet: relay_function/main.py missing"
+        )
+    archive = archive_size(RELAY_DIR)
+    print(
+        f"  deployed archive (zip, no caches)  {archive.zipped_bytes / 1024:>8.1f} KiB"
+        f"  ({archive.files} files)"
+    )
+    footprint = dependency_footprint(RELAY_DIR / "requirements.txt")
+    print(
+        f"  runtime dependencies installed     {footprint.installed_bytes / 1024 / 1024:>8.1f} MiB"
+        f"  ({len(footprint.distributions)} distributions: {', '.join(footprint.distributions)})"
+    )
+
+
+def print_helper(title: str, output: HelperOutput) -> None:
+    print(f"\n{title}")
+    for line in output.text.splitlines() or ["(no output)"]:
+        print(f"  {line}")
+    if output.ran:
+        print(f"  (script wall time {output.seconds:.1f} s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Relay benchmark: prints figures.")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    with_relay = RELAY_SOURCE.is_file()
+    started = time.perf_counter()
+    print(f"Machine: {machine_line()}")
+    print(f"Run: {'--quick' if args.quick else 'full'}; loopback only")
+    if not with_relay:
+        print("relay_function/main.py is missing: relay figures not measured yet")
+
+    with tempfile.TemporaryDirectory(prefix="relay-bench-") as work:
+        work_dir = Path(work)
+        print_forwarding(measure_forwarding(None, sizes, work_dir, with_relay), sizes)
+        try:
+            tls = make_self_signed_cert(work_dir)
+        except TlsUnavailableError as error:
+            print(f"\nForwarding over HTTPS not measured: {error}")
+        else:
+            figures = measure_forwarding(tls, sizes, work_dir, with_relay)
+            print_forwarding(figures, sizes)
+
+    cold_env = relay_env(
+        {WORKFLOW_ID: DEFAULT_EVENTS},
+        {WORKFLOW_ID: "https://127.0.0.1:9/relay"},
+        {WORKFLOW_ID: new_signing_secret()},
+    )
+    print_cold_start(sizes, with_relay, cold_env)
+    print_helper(
+        "Pulumi program evaluation under mocks (bench/pulumi_eval.py)",
+        run_helper_script("pulumi_eval.py", args.quick),
+    )
+    print_helper(
+        "Loader on 500 workflows (bench/loader.py)", run_helper_script("loader.py", args.quick)
+    )
+    print(f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
