@@ -388,7 +388,7 @@ def _is_str(node: Node) -> bool:
 def _looks_sensitive(text: str) -> bool:
     """True for text that may be a URL or a secret: never quoted in a message."""
     lowered = text.lower()
-    markers = ("://", "whsec_", "@", "intercom")
+    markers = ("://", "whsec_", "@")
     return any(m in lowered for m in markers) or ("/" in text and len(text) > 40)
 
 
