@@ -28,10 +28,19 @@ def step(title: str) -> None:
     print(f"\n==> {title}")
 
 
-def show(label: str, value: Any) -> None:
+def show(label: str, value: Any, depth: int = 1) -> None:
     text = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True)
-    print(f"    {label}:")
-    print(textwrap.indent(text, "      "))
+    print("  " * (depth + 1) + f"{label}:")
+    print(textwrap.indent(text, "  " * (depth + 2)))
+
+
+def show_log_line(relay: LocalRelay) -> None:
+    """The relay's structured log line for the request just answered (what Cloud Logging sees)."""
+    records = relay.log_records()
+    if records:
+        fields = ("severity", "outcome", "intercom_status", "latency_ms")
+        last = records[-1]
+        print("    relay logged: " + ", ".join(f"{f}={last[f]}" for f in fields if f in last))
 
 
 def demo_event_type(workflow: Workflow) -> str:
@@ -62,12 +71,13 @@ def deliver_one(relay: LocalRelay, intercom: FakeIntercom, workflow: Workflow, s
     show("event", event)
     response = post_signed(url, secret, event)
     print(f"    relay answered: {response.status_code} {response.text.strip()}")
+    show_log_line(relay)
     arrived = arrived_since(intercom, before)
     expected_path = f"/hooks/{workflow.id}/{DEMO_CONVERSATION_ID}"
     for request in arrived:
         print(f"    Intercom received: POST {request.path}")
         print(f"      Idempotency-Key: {request.headers.get('Idempotency-Key', '(missing)')}")
-        show("JSON body", request.json())
+        show("JSON body", request.json(), depth=2)
     ok = response.status_code == 200 and [r.path for r in arrived] == [expected_path]
     print("    ok: delivered once" if ok else f"    FAILED: expected one POST to {expected_path}")
     return ok
@@ -80,6 +90,7 @@ def reject_forgery(relay: LocalRelay, intercom: FakeIntercom, workflow: Workflow
     response = post_signed(url, jam_events.new_signing_secret(), jam_events.sample_event())
     forwarded = arrived_since(intercom, before)
     print(f"    relay answered: {response.status_code} {response.text.strip()}")
+    show_log_line(relay)
     print(f"    Intercom received: {len(forwarded)} request(s)")
     ok = response.status_code == 401 and not forwarded
     print("    ok: rejected, nothing forwarded" if ok else "    FAILED: expected 401, no forward")

@@ -1,0 +1,155 @@
+"""``relayctl plan``: routes and the diff against a base file or git ref, offline."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def test_routes_with_paths_events_and_secrets(relayctl):
+    result = relayctl("plan")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "<relay URL>/workflows/billing-handoff" in out
+    assert "<relay URL>/workflows/bug-report-triage" in out
+    assert "billingHandoffIntercomUrl -> INTERCOM_WEBHOOK_URL__BILLING_HANDOFF" in out
+    assert "billingHandoffJamSecret -> JAM_SIGNING_SECRET__BILLING_HANDOFF" in out
+    assert "(not configured yet) -> JAM_SIGNING_SECRET__BUG_REPORT_TRIAGE" in out
+
+
+def test_stack_keeps_only_the_workflows_deployed_there(relayctl):
+    result = relayctl("plan", "--stack", "dev")
+    assert result.returncode == 0
+    assert "billing-handoff" in result.stdout
+    assert "bug-report-triage" not in result.stdout
+
+
+def _edit_head(project: Path) -> Path:
+    """Base: the fixture file. Head: one added, one removed, one changed."""
+    base = project / "base.yaml"
+    shutil.copy(project / "workflows.yaml", base)
+    text = (project / "workflows.yaml").read_text()
+    head = text.split("  - id: bug-report-triage")[0]  # remove bug-report-triage
+    head = head.replace(
+        "config: billingHandoffJamSecret",
+        "config: billingHandoffJamSecret\n    events: [intercom.recorder.recorded]\n"
+        "    stacks: [dev]",
+    )
+    head += (
+        "  - id: refund-check\n"
+        "    description: New flow\n"
+        "    intercom_webhook_url:\n"
+        "      config: refundCheckIntercomUrl\n"
+    )
+    (project / "workflows.yaml").write_text(head)
+    return base
+
+
+def test_diff_against_a_base_file(relayctl, project):
+    base = _edit_head(project)
+    result = relayctl("plan", "--base", str(base))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "+ added    refund-check (/workflows/refund-check)" in out
+    assert "- removed  bug-report-triage" in out
+    assert "~ changed  billing-handoff" in out
+    assert (
+        "events: intercom.recorder.recorded, intercom.recorder.opted_out -> "
+        "intercom.recorder.recorded" in out
+    )
+    assert "stacks: every stack -> dev" in out
+
+
+def test_markdown_for_a_pull_request_comment(relayctl, project):
+    base = _edit_head(project)
+    result = relayctl("plan", "--base", str(base), "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("<!-- relayctl-plan -->")
+    assert "**1 added, 1 removed, 1 changed**" in out
+    assert "| **added** | `refund-check` | `/workflows/refund-check` |" in out
+    assert "| **removed** | `bug-report-triage` |" in out
+    assert "- `billing-handoff`: events:" in out
+
+
+def test_literal_url_is_never_printed(relayctl, project):
+    url = "https://intercom.example/hooks/secret-capability-7"
+    base = _edit_head(project)
+    text = (
+        (project / "workflows.yaml")
+        .read_text()
+        .replace(
+            "intercom_webhook_url:\n      config: billingHandoffIntercomUrl",
+            f"intercom_webhook_url: {url}",
+        )
+    )
+    (project / "workflows.yaml").write_text(text)
+    for fmt in ("text", "markdown"):
+        result = relayctl("plan", "--base", str(base), "--format", fmt)
+        assert result.returncode == 0
+        assert "(literal URL in the file)" in result.stdout
+        assert url not in result.stdout + result.stderr
+
+
+def test_invalid_head_file_fails(relayctl, project):
+    (project / "workflows.yaml").write_text("version: 1\nworkflows:\n  - id: Bad_Id\n")
+    result = relayctl("plan")
+    assert result.returncode == 1
+    assert "error: workflows.yaml:" in result.stdout
+
+
+def test_invalid_base_gives_routes_without_a_diff(relayctl, project):
+    (project / "base.yaml").write_text("version: 7\n")
+    result = relayctl("plan", "--base", "base.yaml")
+    assert result.returncode == 0
+    assert "is not valid" in result.stderr
+    assert "Changes against" not in result.stdout
+    assert "billing-handoff" in result.stdout
+
+
+def test_base_that_is_neither_file_nor_ref_is_a_usage_error(relayctl):
+    result = relayctl("plan", "--base", "no-such-ref-or-file")
+    assert result.returncode == 2
+    assert "neither a file nor a git commit" in result.stderr
+
+
+@pytest.fixture
+def git_project(project):
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args: str) -> None:
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+            cwd=project,
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
+
+    git("init", "-q", "-b", "main")
+    git("add", "Pulumi.yaml")
+    git("commit", "-q", "-m", "no workflows yet")
+    git("add", "workflows.yaml")
+    git("commit", "-q", "-m", "workflows")
+    return project
+
+
+def test_diff_against_a_git_ref(relayctl, git_project):
+    _edit_head(git_project)
+    result = relayctl("plan", "--base", "main")
+    assert result.returncode == 0, result.stderr
+    assert "Changes against main:workflows.yaml:" in result.stdout
+    assert "+ added    refund-check" in result.stdout
+    assert "- removed  bug-report-triage" in result.stdout
+
+
+def test_file_new_since_the_ref_is_all_added(relayctl, git_project):
+    result = relayctl("plan", "--base", "HEAD~1")
+    assert result.returncode == 0, result.stderr
+    assert "every workflow is new" in result.stderr
+    assert "+ added    billing-handoff" in result.stdout
+    assert "+ added    bug-report-triage" in result.stdout

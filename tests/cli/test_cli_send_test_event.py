@@ -1,0 +1,183 @@
+"""``relayctl send-test-event`` against the real relay on 127.0.0.1 and a stand-in Intercom."""
+
+from __future__ import annotations
+
+import pytest
+
+from relayctl import jam_events
+from relayctl.local_relay import LocalRelay, free_port, relay_env
+
+SECRET = jam_events.new_signing_secret()
+
+
+@pytest.fixture
+def relay(intercom):
+    env = relay_env(
+        {
+            "billing-handoff": ["intercom.recorder.recorded", "intercom.recorder.opted_out"],
+            "bug-report-triage": ["intercom.recorder.recorded"],
+        },
+        {
+            "billing-handoff": intercom.url_for("billing-handoff"),
+            "bug-report-triage": intercom.url_for("bug-report-triage"),
+        },
+        {"billing-handoff": SECRET},  # bug-report-triage has no signing secret yet
+    )
+    with LocalRelay(env) as running:
+        yield running
+
+
+def test_delivers_with_the_secret_from_the_environment(relayctl, relay, intercom):
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "billing-handoff",
+        "--conversation",
+        "42",
+        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": SECRET},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"POST {relay.url}/workflows/billing-handoff" in result.stdout
+    assert "relay answered 200" in result.stdout
+    assert "Delivered" in result.stdout
+    assert [r.path for r in intercom.snapshot()] == ["/hooks/billing-handoff/42"]
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_secret_from_the_secrets_file_by_config_key(relayctl, relay, intercom, project):
+    (project / ".relay-secrets.env").write_text(f"# local only\nbillingHandoffJamSecret={SECRET}\n")
+    endpoint = relay.url + "/workflows/billing-handoff"
+    result = relayctl(
+        "send-test-event", endpoint, "--workflow", "billing-handoff", "--event", "opted_out"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    forwarded = intercom.snapshot()
+    assert len(forwarded) == 1
+    assert forwarded[0].json()["event"] == "intercom.recorder.opted_out"
+
+
+def test_secret_from_a_named_variable_during_rotation(relayctl, relay, intercom):
+    rotated = f"{jam_events.new_signing_secret()} {SECRET}"  # old and new, space-separated
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "billing-handoff",
+        "--secret-env",
+        "MY_JAM_SECRET",
+        env_extra={"MY_JAM_SECRET": rotated},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(intercom.snapshot()) == 1
+
+
+def test_wrong_signing_secret_is_401_with_a_hint(relayctl, relay, intercom):
+    wrong = jam_events.new_signing_secret()
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "billing-handoff",
+        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": wrong},
+    )
+    assert result.returncode == 1
+    assert "relay answered 401" in result.stdout
+    assert "Signature rejected" in result.stdout
+    assert intercom.snapshot() == []
+    assert wrong not in result.stdout + result.stderr
+
+
+def test_unknown_workflow_is_404_with_a_hint(relayctl, relay):
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "not-deployed",
+        env_extra={"JAM_SIGNING_SECRET__NOT_DEPLOYED": SECRET},
+    )
+    assert result.returncode == 1
+    assert "relay answered 404" in result.stdout
+    assert "No such route" in result.stdout
+
+
+def test_route_without_a_signing_secret_is_503_not_configured(relayctl, relay, intercom):
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "bug-report-triage",
+        env_extra={"JAM_SIGNING_SECRET__BUG_REPORT_TRIAGE": SECRET},
+    )
+    assert result.returncode == 1
+    assert "relay answered 503" in result.stdout
+    assert "signing secret is not configured" in result.stdout
+    assert intercom.snapshot() == []
+
+
+def test_unreachable_endpoint(relayctl):
+    closed = f"http://127.0.0.1:{free_port()}"
+    result = relayctl(
+        "send-test-event",
+        closed,
+        "--workflow",
+        "billing-handoff",
+        "--timeout",
+        "5",
+        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": SECRET},
+    )
+    assert result.returncode == 1
+    assert "could not reach" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_no_secret_anywhere_is_a_usage_error(relayctl):
+    result = relayctl("send-test-event", "http://127.0.0.1:9", "--workflow", "billing-handoff")
+    assert result.returncode == 2
+    assert "JAM_SIGNING_SECRET__BILLING_HANDOFF" in result.stderr
+
+
+def test_named_variable_not_set_is_a_usage_error(relayctl):
+    result = relayctl(
+        "send-test-event", "http://127.0.0.1:9", "--workflow", "x", "--secret-env", "UNSET_VAR"
+    )
+    assert result.returncode == 2
+    assert "UNSET_VAR" in result.stderr
+
+
+def test_secret_that_is_not_whsec_is_refused_without_echoing_it(relayctl):
+    result = relayctl(
+        "send-test-event",
+        "http://127.0.0.1:9",
+        "--workflow",
+        "billing-handoff",
+        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": "hunter2-not-base64!"},
+    )
+    assert result.returncode == 2
+    assert "not a whsec_<base64> secret" in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr
+
+
+def test_endpoint_for_another_workflow_is_a_usage_error(relayctl):
+    result = relayctl(
+        "send-test-event",
+        "http://127.0.0.1:9/workflows/other",
+        "--workflow",
+        "billing-handoff",
+        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": SECRET},
+    )
+    assert result.returncode == 2
+    assert "names workflow 'other'" in result.stderr
+
+
+def test_missing_secrets_file_is_a_usage_error(relayctl):
+    result = relayctl(
+        "send-test-event",
+        "http://127.0.0.1:9",
+        "--workflow",
+        "billing-handoff",
+        "--secrets-file",
+        "absent.env",
+    )
+    assert result.returncode == 2
+    assert "absent.env: no such file" in result.stderr
