@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 
 MARKER = "IMPORT_SECONDS="
 _TIMER = (
-    "import time; _t = time.perf_counter(); import {module}; "
+    "import time; {preload}_t = time.perf_counter(); import {module}; "
     "print('" + MARKER + "%.6f' % (time.perf_counter() - _t), flush=True)"
 )
 
@@ -35,26 +35,50 @@ class ImportTiming:
     runs_s: tuple[float, ...]
 
 
-def time_import(module: str, cwd: Path, env: Mapping[str, str], runs: int) -> ImportTiming:
+@dataclass(frozen=True)
+class ImportCase:
+    label: str
+    module: str
+    preloaded: str | None = None  # imported first, off the clock
+
+
+def _one_import(case: ImportCase, cwd: Path, env: Mapping[str, str]) -> float:
+    preload = f"import {case.preloaded}; " if case.preloaded else ""
+    result = subprocess.run(
+        [sys.executable, "-c", _TIMER.format(module=case.module, preload=preload)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    found = re.search(MARKER + r"([0-9.]+)", result.stdout)
+    if result.returncode != 0 or found is None:
+        tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"import {case.module} failed: {tail[0][:200]}")
+    return float(found.group(1))
+
+
+def time_imports(
+    cases: Sequence[ImportCase], cwd: Path, env: Mapping[str, str], runs: int
+) -> dict[str, ImportTiming]:
+    """Median import time per case, each run in a fresh interpreter started in ``cwd``.
+
+    Runs are interleaved (case A, case B, case A...) so load from other processes on the
+    machine falls on every case alike; one discarded round first warms the bytecode caches.
+    """
     full_env = {**os.environ, **env, "PYTHONPATH": ""}
-    samples: list[float] = []
+    samples: dict[str, list[float]] = {case.label: [] for case in cases}
     for attempt in range(runs + 1):
-        result = subprocess.run(
-            [sys.executable, "-c", _TIMER.format(module=module)],
-            cwd=cwd,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        found = re.search(MARKER + r"([0-9.]+)", result.stdout)
-        if result.returncode != 0 or found is None:
-            tail = result.stderr.strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"import {module} failed: {tail[0][:200]}")
-        if attempt > 0:  # the first run writes the bytecode caches
-            samples.append(float(found.group(1)))
-    return ImportTiming(module, statistics.median(samples), tuple(samples))
+        for case in cases:
+            seconds = _one_import(case, cwd, full_env)
+            if attempt > 0:
+                samples[case.label].append(seconds)
+    return {
+        label: ImportTiming(label, statistics.median(values), tuple(values))
+        for label, values in samples.items()
+    }
 
 
 def _is_deployable(relative: Path) -> bool:
