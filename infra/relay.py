@@ -1,0 +1,435 @@
+"""The relay on Google Cloud: APIs, service accounts, per-workflow secrets, source, function.
+
+Resource names derive from the function name and workflow ids only, so adding or removing a
+workflow adds or removes its own ``WorkflowRoute`` and touches nothing else's name. The one
+shared resource a workflow change updates in place is the function (its route list and env).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.alerting import AlertingArgs, RelayAlerting
+from infra.settings import RelaySettings, resource_labels
+from infra.source import RelaySource
+from infra.workflows import ConfigRef, Workflow
+from relay_function.naming import (
+    ROUTES_ENV,
+    intercom_url_env,
+    route_path,
+    signing_secret_env,
+)
+
+RELAY_TYPE = "jam-fin-relay:index:Relay"
+ROUTE_TYPE = "jam-fin-relay:index:WorkflowRoute"
+ENTRY_POINT = "relay"
+SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 (a role name)
+RUN_INVOKER = "roles/run.invoker"
+
+# Short resource-name suffix -> API. Logging and Monitoring carry the outcome metric and alerts.
+REQUIRED_APIS: dict[str, str] = {
+    "cloudfunctions": "cloudfunctions.googleapis.com",
+    "run": "run.googleapis.com",
+    "cloudbuild": "cloudbuild.googleapis.com",
+    "artifactregistry": "artifactregistry.googleapis.com",
+    "secretmanager": "secretmanager.googleapis.com",
+    "logging": "logging.googleapis.com",
+    "monitoring": "monitoring.googleapis.com",
+}
+
+# What the build service account needs, and why (project-level where the target is created by
+# Cloud Functions itself, so this program cannot grant on the resource).
+BUILD_PROJECT_ROLES: dict[str, str] = {
+    # Cloud Build writes the build's log to Cloud Logging; without it builds fail to start.
+    "logs": "roles/logging.logWriter",
+    # The built image is pushed to the `gcf-artifacts` repository that Cloud Functions creates.
+    "artifacts": "roles/artifactregistry.writer",
+}
+# Cloud Functions copies the uploaded archive into its own `gcf-v2-sources-*` staging bucket and
+# the build reads it from there: read-only, and only on buckets of that name.
+STAGING_BUCKET_CONDITION = 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")'
+
+ACCOUNT_ID_MAX = 30
+
+
+def account_id(function_name: str, purpose: str) -> str:
+    """A service-account id (6-30 chars) for ``purpose``, stable for a function name."""
+    candidate = f"{function_name}-{purpose}"
+    if len(candidate) < 6:
+        candidate = f"{function_name}-relay-{purpose}"
+    if len(candidate) <= ACCOUNT_ID_MAX:
+        return candidate
+    tag = hashlib.sha256(function_name.encode()).hexdigest()[:6]
+    keep = ACCOUNT_ID_MAX - len(purpose) - len(tag) - 2
+    return f"{function_name[:keep].rstrip('-')}-{tag}-{purpose}"
+
+
+def routes_json(workflows: Sequence[Workflow]) -> str:
+    """``RELAY_ROUTES``: compact JSON, workflow id -> events; sorted so file order is irrelevant."""
+    routes = {w.id: {"events": list(w.events)} for w in workflows}
+    return json.dumps(routes, separators=(",", ":"), sort_keys=True)
+
+
+def set_secret_command(key: str, stack: str) -> str:
+    return f"pulumi config set --secret {key} --stack {stack}"
+
+
+@dataclass(frozen=True)
+class RouteInput:
+    """One deployed workflow and its secret values (already Pulumi secrets)."""
+
+    workflow: Workflow
+    intercom_url: pulumi.Output[str]
+    signing_secret: pulumi.Output[str] | None  # None until the stack config holds it
+
+
+@dataclass(frozen=True)
+class WorkflowRouteArgs:
+    route: RouteInput
+    settings: RelaySettings
+    runtime_member: pulumi.Input[str]  # "serviceAccount:<runtime email>"
+    labels: Mapping[str, str]
+    depends_on: Sequence[pulumi.Resource]
+
+
+class WorkflowRoute(pulumi.ComponentResource):
+    """A workflow's two secrets, their versions, and the runtime account's read grants."""
+
+    secret_env_vars: list[gcp.cloudfunctionsv2.FunctionServiceConfigSecretEnvironmentVariableArgs]
+    grants: list[gcp.secretmanager.SecretIamMember]
+
+    def __init__(
+        self, name: str, args: WorkflowRouteArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(ROUTE_TYPE, name, None, opts)
+        workflow = args.route.workflow
+        settings = args.settings
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
+        labels = {**args.labels, "workflow": workflow.id}
+
+        def secret(suffix: str) -> gcp.secretmanager.Secret:
+            return gcp.secretmanager.Secret(
+                f"{name}-{suffix}",
+                project=settings.project,
+                secret_id=f"{settings.function_name}-{workflow.id}-{suffix}",
+                replication=gcp.secretmanager.SecretReplicationArgs(
+                    auto=gcp.secretmanager.SecretReplicationAutoArgs()
+                ),
+                labels=labels,
+                opts=child,
+            )
+
+        def grant(
+            suffix: str, target: gcp.secretmanager.Secret
+        ) -> gcp.secretmanager.SecretIamMember:
+            # On this secret alone, for the runtime account alone: never project-wide.
+            return gcp.secretmanager.SecretIamMember(
+                f"{name}-{suffix}-accessor",
+                project=settings.project,
+                secret_id=target.id,
+                role=SECRET_ACCESSOR,
+                member=args.runtime_member,
+                opts=child,
+            )
+
+        url_secret = secret("intercom-url")
+        url_version = gcp.secretmanager.SecretVersion(
+            f"{name}-intercom-url",
+            secret=url_secret.id,
+            secret_data=args.route.intercom_url,
+            opts=child,
+        )
+        signing_secret = secret("jam-signing-secret")
+        self.grants = [
+            grant("intercom-url", url_secret),
+            grant("jam-signing-secret", signing_secret),
+        ]
+        self.secret_env_vars = [_secret_env(intercom_url_env(workflow.id), url_secret, url_version)]
+        self.signing_secret_version: gcp.secretmanager.SecretVersion | None = None
+        if args.route.signing_secret is not None:
+            self.signing_secret_version = gcp.secretmanager.SecretVersion(
+                f"{name}-jam-signing-secret",
+                secret=signing_secret.id,
+                secret_data=args.route.signing_secret,
+                opts=child,
+            )
+            self.secret_env_vars.append(
+                _secret_env(
+                    signing_secret_env(workflow.id), signing_secret, self.signing_secret_version
+                )
+            )
+        self.intercom_url_secret_id = url_secret.secret_id
+        self.signing_secret_id = signing_secret.secret_id
+        self.register_outputs(
+            {
+                "intercom_url_secret": url_secret.secret_id,
+                "jam_signing_secret": signing_secret.secret_id,
+                "jam_signing_secret_set": self.signing_secret_version is not None,
+            }
+        )
+
+
+def _secret_env(
+    env_name: str, secret: gcp.secretmanager.Secret, version: gcp.secretmanager.SecretVersion
+) -> gcp.cloudfunctionsv2.FunctionServiceConfigSecretEnvironmentVariableArgs:
+    # Pinned to the version this program created (never "latest"), so a new value rolls out
+    # as a new revision on `pulumi up`, and a revision never silently changes underneath.
+    return gcp.cloudfunctionsv2.FunctionServiceConfigSecretEnvironmentVariableArgs(
+        key=env_name,
+        project_id=secret.project,
+        secret=secret.secret_id,
+        version=version.version,
+    )
+
+
+@dataclass(frozen=True)
+class RelayArgs:
+    settings: RelaySettings
+    routes: tuple[RouteInput, ...]
+    source: RelaySource
+
+
+class Relay(pulumi.ComponentResource):
+    """Everything the relay needs on Google Cloud, for the workflows deployed to this stack."""
+
+    relay_url: pulumi.Output[str]
+    endpoints: dict[str, pulumi.Output[str]]
+    jam_setup: dict[str, pulumi.Output[dict[str, object]]]
+
+    def __init__(self, name: str, args: RelayArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(RELAY_TYPE, name, None, opts)
+        settings = args.settings
+        labels = resource_labels(settings)
+
+        services = [
+            gcp.projects.Service(
+                f"{name}-api-{short}",
+                project=settings.project,
+                service=api,
+                disable_on_destroy=False,  # other things in the project may rely on the API
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for short, api in REQUIRED_APIS.items()
+        ]
+        child = pulumi.ResourceOptions(parent=self, depends_on=services)
+
+        runtime_sa = gcp.serviceaccount.Account(
+            f"{name}-runtime-sa",
+            project=settings.project,
+            account_id=account_id(settings.function_name, "run"),
+            display_name=f"{settings.function_name} relay runtime",
+            description="Runs the Jam to Intercom relay; reads only its own workflow secrets.",
+            opts=child,
+        )
+        runtime_member = runtime_sa.email.apply(lambda email: f"serviceAccount:{email}")
+
+        routes = [
+            WorkflowRoute(
+                f"{name}-{route.workflow.id}",
+                WorkflowRouteArgs(
+                    route=route,
+                    settings=settings,
+                    runtime_member=runtime_member,
+                    labels=labels,
+                    depends_on=services,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for route in args.routes
+        ]
+
+        bucket = gcp.storage.Bucket(
+            f"{name}-source",  # auto-named with a random suffix: bucket names are global
+            project=settings.project,
+            location=settings.region.upper(),
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            force_destroy=True,  # holds only generated archives
+            labels=labels,
+            opts=child,
+        )
+        source_object = gcp.storage.BucketObject(
+            f"{name}-source",
+            bucket=bucket.name,
+            name=args.source.object_name,
+            source=args.source.archive(),
+            content_type="application/zip",
+            opts=child,
+        )
+
+        build_sa, build_grants = self._build_account(name, settings, bucket, child)
+
+        function = gcp.cloudfunctionsv2.Function(
+            f"{name}-function",
+            project=settings.project,
+            location=settings.region,
+            name=settings.function_name,
+            description="Verifies Jam webhooks and forwards them to Intercom Fin workflows",
+            labels=labels,
+            build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
+                runtime=settings.runtime,
+                entry_point=ENTRY_POINT,
+                service_account=build_sa.name,
+                source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
+                    storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
+                        bucket=bucket.name, object=source_object.output_name
+                    )
+                ),
+            ),
+            service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
+                service_account_email=runtime_sa.email,
+                available_memory=settings.memory,
+                available_cpu=settings.cpu,
+                timeout_seconds=settings.timeout_seconds,
+                min_instance_count=settings.min_instances,
+                max_instance_count=settings.max_instances,
+                max_instance_request_concurrency=settings.concurrency,
+                ingress_settings=settings.ingress,
+                all_traffic_on_latest_revision=True,
+                environment_variables={ROUTES_ENV: routes_json([r.workflow for r in args.routes])},
+                secret_environment_variables=[v for r in routes for v in r.secret_env_vars],
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The first revision must already be able to read its secrets and to build.
+                depends_on=[*services, *build_grants, *(g for r in routes for g in r.grants)],
+            ),
+        )
+        service_config = function.service_config
+        service_path = service_config.apply(lambda sc: sc.service if sc and sc.service else "")
+        self.relay_url = service_config.apply(lambda sc: sc.uri if sc and sc.uri else "")
+
+        gcp.cloudrunv2.ServiceIamMember(
+            f"{name}-public-invoker",
+            project=settings.project,
+            location=settings.region,
+            name=service_path,
+            role=RUN_INVOKER,
+            member="allUsers",  # Jam calls from the internet; the relay checks signatures
+            opts=child,
+        )
+
+        alerting = RelayAlerting(
+            f"{name}-alerting",
+            AlertingArgs(
+                project=settings.project,
+                function_name=settings.function_name,
+                service_name=service_path.apply(lambda path: path.rsplit("/", 1)[-1]),
+                notification_channels=settings.alert_notification_channels,
+                thresholds={
+                    "failed": settings.alert_failed_threshold,
+                    "signature_rejected": settings.alert_signature_rejected_threshold,
+                },
+                labels=labels,
+            ),
+            opts=child,
+        )
+
+        self.endpoints = {
+            r.workflow.id: _endpoint(self.relay_url, r.workflow.id) for r in args.routes
+        }
+        self.jam_setup = {
+            r.workflow.id: _jam_setup(
+                r.workflow,
+                r.signing_secret is not None,
+                settings.stack,
+                self.endpoints[r.workflow.id],
+            )
+            for r in args.routes
+        }
+        self.runtime_service_account = runtime_sa.email
+        self.build_service_account = build_sa.email
+        self.source_object = source_object.output_name
+        self.outcome_metric = alerting.metric_name
+        self.register_outputs(
+            {
+                "relay_url": self.relay_url,
+                "endpoints": self.endpoints,
+                "runtime_service_account": self.runtime_service_account,
+                "build_service_account": self.build_service_account,
+            }
+        )
+
+    @staticmethod
+    def _build_account(
+        name: str,
+        settings: RelaySettings,
+        bucket: gcp.storage.Bucket,
+        opts: pulumi.ResourceOptions,
+    ) -> tuple[gcp.serviceaccount.Account, list[pulumi.Resource]]:
+        build_sa = gcp.serviceaccount.Account(
+            f"{name}-build-sa",
+            project=settings.project,
+            account_id=account_id(settings.function_name, "build"),
+            display_name=f"{settings.function_name} relay build",
+            description="Cloud Build identity for the relay's function builds.",
+            opts=opts,
+        )
+        member = build_sa.email.apply(lambda email: f"serviceAccount:{email}")
+        grants: list[pulumi.Resource] = [
+            gcp.projects.IAMMember(
+                f"{name}-build-{short}",
+                project=settings.project,
+                role=role,
+                member=member,
+                opts=opts,
+            )
+            for short, role in BUILD_PROJECT_ROLES.items()
+        ]
+        grants.append(
+            gcp.projects.IAMMember(
+                f"{name}-build-staging-reader",
+                project=settings.project,
+                role="roles/storage.objectViewer",
+                member=member,
+                condition=gcp.projects.IAMMemberConditionArgs(
+                    title="gcf-v2-sources buckets only",
+                    expression=STAGING_BUCKET_CONDITION,
+                ),
+                opts=opts,
+            )
+        )
+        # Read the uploaded archive in our own source bucket.
+        grants.append(
+            gcp.storage.BucketIAMMember(
+                f"{name}-build-source-reader",
+                bucket=bucket.name,
+                role="roles/storage.objectViewer",
+                member=member,
+                opts=opts,
+            )
+        )
+        return build_sa, grants
+
+
+def _endpoint(relay_url: pulumi.Output[str], workflow_id: str) -> pulumi.Output[str]:
+    return relay_url.apply(lambda url: url + route_path(workflow_id))
+
+
+def _jam_setup(
+    workflow: Workflow, signing_secret_set: bool, stack: str, endpoint: pulumi.Output[str]
+) -> pulumi.Output[dict[str, object]]:
+    """What a person does in Jam for this workflow: no secret value, only where to put it."""
+    key = workflow.jam_signing_secret
+    if isinstance(key, ConfigRef):
+        command = set_secret_command(key.key, stack)
+    else:
+        command = (
+            "add `jam_signing_secret: {config: KEY}` to this workflow in the workflows file, "
+            f"then run: {set_secret_command('KEY', stack)}"
+        )
+
+    return endpoint.apply(
+        lambda url: {
+            "endpoint_url": url,
+            "events": list(workflow.events),
+            "signing_secret_set": signing_secret_set,
+            "set_signing_secret_command": command,
+        }
+    )

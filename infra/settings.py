@@ -1,0 +1,310 @@
+"""Stack settings: every ``pulumi config`` key the program reads, its default, and validation.
+
+Reading is split from Pulumi (``settings_from_config`` takes a plain lookup function) so the
+rules can be checked without an engine, and every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+PROJECT_NAME = "jam-fin-relay"
+
+DEFAULT_WORKFLOWS_FILE = "workflows.yaml"
+DEFAULT_REGION = "us-central1"
+DEFAULT_RUNTIME = "python312"
+DEFAULT_MEMORY = "256Mi"
+DEFAULT_CPU = "1"
+DEFAULT_TIMEOUT_SECONDS = 30
+DEFAULT_MIN_INSTANCES = 0
+DEFAULT_MAX_INSTANCES = 10
+DEFAULT_CONCURRENCY = 16
+DEFAULT_INGRESS = "ALLOW_ALL"
+DEFAULT_ALERT_FAILED_THRESHOLD = 0
+DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD = 5
+
+INGRESS_VALUES = ("ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB")
+# Cloud Run accepts up to 60 min for HTTP functions; Jam gives up far sooner, so cap lower.
+MAX_TIMEOUT_SECONDS = 3600
+MAX_CONCURRENCY = 1000
+MEMORY_RE = re.compile(r"[1-9][0-9]*(Mi|Gi|M|G)")
+LABEL_KEY_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+LABEL_VALUE_RE = re.compile(r"[a-z0-9_-]{0,63}")
+FUNCTION_NAME_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+class SettingsError(Exception):
+    """Every invalid stack setting, one per line, each with its fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    stack: str
+    project: str
+    region: str
+    workflows_file: str
+    function_name: str
+    runtime: str
+    memory: str
+    cpu: str
+    timeout_seconds: int
+    min_instances: int
+    max_instances: int
+    concurrency: int
+    ingress: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    alert_notification_channels: tuple[str, ...] = ()
+    alert_failed_threshold: int = DEFAULT_ALERT_FAILED_THRESHOLD
+    alert_signature_rejected_threshold: int = DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD
+
+
+# key (in this project's namespace) -> (default shown in docs, meaning). docs/configuration.md
+# and Pulumi.yaml describe the same keys; tests check the three agree.
+SETTING_KEYS: dict[str, str] = {
+    "workflowsFile": DEFAULT_WORKFLOWS_FILE,
+    "functionName": "jam-fin-relay-<stack>",
+    "runtime": DEFAULT_RUNTIME,
+    "memory": DEFAULT_MEMORY,
+    "cpu": DEFAULT_CPU,
+    "timeoutSeconds": str(DEFAULT_TIMEOUT_SECONDS),
+    "minInstances": str(DEFAULT_MIN_INSTANCES),
+    "maxInstances": str(DEFAULT_MAX_INSTANCES),
+    "concurrency": str(DEFAULT_CONCURRENCY),
+    "ingress": DEFAULT_INGRESS,
+    "labels": "",
+    "alertNotificationChannels": "[]",
+    "alertFailedThreshold": str(DEFAULT_ALERT_FAILED_THRESHOLD),
+    "alertSignatureRejectedThreshold": str(DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD),
+}
+
+Lookup = Callable[[str], str | None]
+
+
+def _set_command(key: str, stack: str, example: str) -> str:
+    return f"pulumi config set {key} {example} --stack {stack}"
+
+
+def _int_setting(
+    lookup: Lookup,
+    key: str,
+    default: int,
+    low: int,
+    high: int,
+    stack: str,
+    problems: list[str],
+) -> int:
+    raw = lookup(key)
+    if raw is None:
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        problems.append(
+            f"config '{key}' must be a whole number from {low} to {high}, got {raw!r}. "
+            f"Fix: {_set_command(key, stack, str(default))}"
+        )
+        return default
+    return value
+
+
+def _json_setting(lookup: Lookup, key: str, stack: str, problems: list[str]) -> Any:
+    raw = lookup(key)
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        problems.append(
+            f"config '{key}' must be a list (a YAML sequence in Pulumi.{stack}.yaml). "
+            f"Fix: pulumi config set --path '{key}[0]' VALUE --stack {stack}"
+        )
+        return None
+
+
+def _labels(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, str]:
+    """``team=support,cost-center=cx``: a string, because Pulumi.yaml cannot declare maps."""
+    raw = (lookup("labels") or "").strip()
+    labels: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not LABEL_KEY_RE.fullmatch(key) or not LABEL_VALUE_RE.fullmatch(value):
+            problems.append(
+                f"config 'labels' entry {item!r} is not NAME=VALUE with Google Cloud label "
+                "characters (lower-case letters, digits, '_' and '-'; names start with a "
+                "letter; at most 63 each). "
+                f"Fix: pulumi config set labels team=support,cost-center=cx --stack {stack}"
+            )
+            continue
+        labels[key] = value
+    return labels
+
+
+def _channels(lookup: Lookup, stack: str, problems: list[str]) -> tuple[str, ...]:
+    value = _json_setting(lookup, "alertNotificationChannels", stack, problems)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(
+        isinstance(c, str) and c.startswith("projects/") and "/notificationChannels/" in c
+        for c in value
+    ):
+        problems.append(
+            "config 'alertNotificationChannels' must be a list of notification channel names "
+            "like projects/PROJECT/notificationChannels/ID. Fix: pulumi config set --path "
+            "'alertNotificationChannels[0]' projects/PROJECT/notificationChannels/ID "
+            f"--stack {stack}"
+        )
+        return ()
+    return tuple(dict.fromkeys(value))  # order kept, duplicates dropped
+
+
+def _cpu_value(cpu: str) -> float | None:
+    try:
+        value = float(cpu)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup) -> RelaySettings:
+    """Build the settings from this project's and the ``gcp:`` config; raise SettingsError."""
+    problems: list[str] = []
+    project = gcp_lookup("project")
+    if not project:
+        problems.append(
+            "config 'gcp:project' is not set. "
+            f"Fix: pulumi config set gcp:project YOUR_PROJECT_ID --stack {stack}"
+        )
+    region = gcp_lookup("region") or DEFAULT_REGION
+
+    function_name = project_lookup("functionName") or f"{PROJECT_NAME}-{stack}".lower()
+    if not FUNCTION_NAME_RE.fullmatch(function_name):
+        problems.append(
+            f"config 'functionName' {function_name!r} is not a valid Cloud Run service name "
+            "(lower-case letters, digits and '-', starting with a letter, at most 63). "
+            f"Fix: {_set_command('functionName', stack, f'{PROJECT_NAME}-relay')}"
+        )
+
+    runtime = project_lookup("runtime") or DEFAULT_RUNTIME
+    if not re.fullmatch(r"python3[0-9]+", runtime):
+        problems.append(
+            f"config 'runtime' must be a Python runtime such as python312, got {runtime!r}. "
+            f"Fix: {_set_command('runtime', stack, DEFAULT_RUNTIME)}"
+        )
+
+    memory = project_lookup("memory") or DEFAULT_MEMORY
+    if not MEMORY_RE.fullmatch(memory):
+        problems.append(
+            f"config 'memory' must look like 256Mi or 1Gi, got {memory!r}. "
+            f"Fix: {_set_command('memory', stack, DEFAULT_MEMORY)}"
+        )
+
+    cpu = project_lookup("cpu") or DEFAULT_CPU
+    cpu_value = _cpu_value(cpu)
+    if cpu_value is None:
+        problems.append(
+            f"config 'cpu' must be a positive number of vCPUs such as 0.167 or 1, got {cpu!r}. "
+            f"Fix: {_set_command('cpu', stack, DEFAULT_CPU)}"
+        )
+
+    timeout = _int_setting(
+        project_lookup,
+        "timeoutSeconds",
+        DEFAULT_TIMEOUT_SECONDS,
+        1,
+        MAX_TIMEOUT_SECONDS,
+        stack,
+        problems,
+    )
+    min_instances = _int_setting(
+        project_lookup, "minInstances", DEFAULT_MIN_INSTANCES, 0, 1000, stack, problems
+    )
+    max_instances = _int_setting(
+        project_lookup, "maxInstances", DEFAULT_MAX_INSTANCES, 1, 1000, stack, problems
+    )
+    if min_instances > max_instances:
+        problems.append(
+            f"config 'minInstances' ({min_instances}) is above 'maxInstances' "
+            f"({max_instances}). Fix: {_set_command('minInstances', stack, '0')}"
+        )
+    concurrency = _int_setting(
+        project_lookup, "concurrency", DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY, stack, problems
+    )
+    # Cloud Run (and so 2nd-gen functions) serve one request at a time below one vCPU.
+    if concurrency > 1 and cpu_value is not None and cpu_value < 1:
+        problems.append(
+            f"config 'concurrency' {concurrency} needs 'cpu' of at least 1 (got {cpu}): "
+            "below one vCPU an instance serves one request at a time. "
+            f"Fix: {_set_command('cpu', stack, '1')} or {_set_command('concurrency', stack, '1')}"
+        )
+
+    ingress = project_lookup("ingress") or DEFAULT_INGRESS
+    if ingress not in INGRESS_VALUES:
+        problems.append(
+            f"config 'ingress' must be one of {', '.join(INGRESS_VALUES)}, got {ingress!r}. "
+            f"Fix: {_set_command('ingress', stack, DEFAULT_INGRESS)}"
+        )
+
+    labels = _labels(project_lookup, stack, problems)
+    channels = _channels(project_lookup, stack, problems)
+    failed_threshold = _int_setting(
+        project_lookup,
+        "alertFailedThreshold",
+        DEFAULT_ALERT_FAILED_THRESHOLD,
+        0,
+        1_000_000,
+        stack,
+        problems,
+    )
+    rejected_threshold = _int_setting(
+        project_lookup,
+        "alertSignatureRejectedThreshold",
+        DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD,
+        0,
+        1_000_000,
+        stack,
+        problems,
+    )
+
+    if problems:
+        raise SettingsError(problems)
+    assert project is not None  # checked above; narrows the type
+    return RelaySettings(
+        stack=stack,
+        project=project,
+        region=region,
+        workflows_file=project_lookup("workflowsFile") or DEFAULT_WORKFLOWS_FILE,
+        function_name=function_name,
+        runtime=runtime,
+        memory=memory,
+        cpu=cpu,
+        timeout_seconds=timeout,
+        min_instances=min_instances,
+        max_instances=max_instances,
+        concurrency=concurrency,
+        ingress=ingress,
+        labels=labels,
+        alert_notification_channels=channels,
+        alert_failed_threshold=failed_threshold,
+        alert_signature_rejected_threshold=rejected_threshold,
+    )
+
+
+def resource_labels(settings: RelaySettings) -> dict[str, str]:
+    """Labels for cost tracking on every resource that takes them; user labels win."""
+    base = {
+        "app": PROJECT_NAME,
+        "stack": re.sub(r"[^a-z0-9_-]", "-", settings.stack.lower())[:63],
+        "managed-by": "pulumi",
+    }
+    return {**base, **settings.labels}
