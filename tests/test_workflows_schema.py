@@ -1,0 +1,169 @@
+"""workflows.schema.json: the example and valid fixtures pass, the expressible invalid ones fail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from relay_function.naming import DEFAULT_EVENTS, KNOWN_EVENTS, WORKFLOW_ID_MAX_LENGTH
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
+SCHEMA: dict[str, Any] = json.loads((ROOT / "workflows.schema.json").read_text())
+
+# Invalid fixtures the schema can express, so editors flag them as people type.
+SCHEMA_REJECTS = [
+    "config_namespaced",
+    "config_unknown_key",
+    "description_number",
+    "empty",  # loads as null, not an object
+    "events_duplicate",
+    "events_empty",
+    "events_string",
+    "events_unknown",
+    "id_number",
+    "id_too_long",
+    "id_trailing_hyphen",
+    "id_underscore",
+    "id_uppercase",
+    "many_problems",
+    "missing_url",
+    "missing_version",
+    "missing_workflows",
+    "signing_secret_literal",
+    "stacks_bad_name",
+    "stacks_bool",
+    "stacks_duplicate",
+    "stacks_empty",
+    "top_level_list",
+    "unknown_top_key",
+    "unknown_workflow_key",
+    "url_encoded_placeholder",
+    "url_http",
+    "url_number",
+    "url_placeholder",
+    "url_query",
+    "url_trailing_slash",
+    "url_userinfo",
+    "version_2",
+    "version_string",
+    "workflows_not_list",
+]
+# What a JSON Schema cannot express: only the loader catches these.
+#  - duplicate_key: YAML loads keep the last of two equal keys, so the schema never sees both.
+#  - duplicate_id: uniqueness of one property across array items is not expressible.
+#  - not_yaml: there is no document to validate.
+LOADER_ONLY = ["duplicate_id", "duplicate_key", "not_yaml"]
+
+
+def validator() -> Draft202012Validator:
+    return Draft202012Validator(SCHEMA)
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def test_schema_is_a_valid_draft_2020_12_schema() -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_example_workflows_yaml_passes() -> None:
+    assert list(validator().iter_errors(load_yaml(ROOT / "workflows.yaml"))) == []
+
+
+def test_example_points_editors_at_the_schema() -> None:
+    first_line = (ROOT / "workflows.yaml").read_text().splitlines()[0]
+    assert first_line == "# yaml-language-server: $schema=./workflows.schema.json"
+
+
+@pytest.mark.parametrize("path", sorted((FIXTURES / "valid").glob("*.yaml")), ids=lambda p: p.stem)
+def test_valid_fixture_passes(path: Path) -> None:
+    assert list(validator().iter_errors(load_yaml(path))) == []
+
+
+@pytest.mark.parametrize("name", SCHEMA_REJECTS)
+def test_invalid_fixture_fails(name: str) -> None:
+    document = load_yaml(FIXTURES / "invalid" / f"{name}.yaml")
+    assert not validator().is_valid(document)
+
+
+def test_every_invalid_fixture_is_classified() -> None:
+    on_disk = {p.stem for p in (FIXTURES / "invalid").glob("*.yaml")}
+    assert on_disk == set(SCHEMA_REJECTS) | set(LOADER_ONLY)
+
+
+@pytest.mark.parametrize("name", ["duplicate_id", "duplicate_key"])
+def test_loader_only_fixture_passes_the_schema(name: str) -> None:
+    """Documents the limit: the schema accepts these, which is why the loader checks them."""
+    assert validator().is_valid(load_yaml(FIXTURES / "invalid" / f"{name}.yaml"))
+
+
+def properties_without_description(node: Any, where: str = "#") -> list[str]:
+    missing: list[str] = []
+    if isinstance(node, dict):
+        for name, sub in node.get("properties", {}).items():
+            if "description" not in sub:
+                missing.append(f"{where}/properties/{name}")
+        for key, sub in node.items():
+            missing += properties_without_description(sub, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, sub in enumerate(node):
+            missing += properties_without_description(sub, f"{where}/{index}")
+    return missing
+
+
+def test_every_property_has_a_description() -> None:
+    assert properties_without_description(SCHEMA) == []
+
+
+def test_every_object_forbids_additional_properties() -> None:
+    objects = [SCHEMA, *(d for d in SCHEMA["$defs"].values() if d.get("type") == "object")]
+    assert len(objects) == 3
+    assert all(o["additionalProperties"] is False for o in objects)
+
+
+def test_schema_events_match_the_naming_module() -> None:
+    events = SCHEMA["$defs"]["workflow"]["properties"]["events"]
+    assert tuple(events["items"]["enum"]) == KNOWN_EVENTS
+    assert tuple(events["default"]) == DEFAULT_EVENTS
+
+
+def test_schema_id_rule_matches_the_naming_module() -> None:
+    id_schema = SCHEMA["$defs"]["workflow"]["properties"]["id"]
+    assert id_schema["maxLength"] == WORKFLOW_ID_MAX_LENGTH
+    probe = Draft202012Validator(id_schema)
+    for candidate, valid in [
+        ("a", True),
+        ("a-1", True),
+        ("a-", False),
+        ("A", False),
+        ("1a", False),
+    ]:
+        assert probe.is_valid(candidate) is valid, candidate
+
+
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("https://intercom.example/fin/hooks/TESTONLY-token", True),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/<Conversation ID>", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/{conversation_id}", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/%3CConversation%20ID%3E", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/:conversation_id", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/conversationId", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/", False),
+        ("https://intercom.example", False),
+        ("https://u@intercom.example/fin/hooks/TESTONLY-token", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token#x", False),
+    ],
+)
+def test_schema_literal_url_rule(url: str, valid: bool) -> None:
+    literal = Draft202012Validator(SCHEMA["$defs"]["literalIntercomUrl"])
+    assert literal.is_valid(url) is valid
