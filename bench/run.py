@@ -171,6 +171,17 @@ def run_helper_script(script: str, quick: bool) -> HelperOutput:
 # -- output ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    measured: str
+    met: bool | None  # None: not measured
+
+
+def verdict_word(met: bool | None) -> str:
+    return {True: "MET", False: "MISSED", None: "NOT MEASURED"}[met]
+
+
 def machine_line() -> str:
     cpu = platform.processor() or "unknown CPU"
     try:
@@ -187,7 +198,7 @@ def _ratio(relay: float, floor: float) -> str:
     return f"{relay / floor:.2f}x" if floor else "n/a"
 
 
-def print_forwarding(figures: ForwardingFigures, sizes: Sizes) -> None:
+def print_forwarding(figures: ForwardingFigures, sizes: Sizes, verdicts: list[Verdict]) -> None:
     relay = figures.latency.get("relay")
     floor = figures.latency["floor"]
     https = figures.scheme == "https"
@@ -199,30 +210,39 @@ def print_forwarding(figures: ForwardingFigures, sizes: Sizes) -> None:
     ]
     for label, attribute in rows:
         floor_value = float(getattr(floor, attribute))
+        name = f"{attribute[:3]} over {figures.scheme.upper()}"
         if relay is None:
             print(f"  {label:<34}{'-':>10}{floor_value:>10.2f}{'':>8}  relay not measured yet")
+            verdicts.append(Verdict(f"relay {name}", "relay missing", None))
             continue
         relay_value = float(getattr(relay, attribute))
         if https:
             target, met = "clearly below floor (<= 0.90x)", relay_value <= 0.90 * floor_value
         else:
             target, met = "within 10% of floor (<= 1.10x)", relay_value <= 1.10 * floor_value
-        verdict = "MET" if met else "MISSED"
         print(
             f"  {label:<34}{relay_value:>10.2f}{floor_value:>10.2f}"
-            f"{_ratio(relay_value, floor_value):>8}  {target}: {verdict}"
+            f"{_ratio(relay_value, floor_value):>8}  {target}: {verdict_word(met)}"
         )
+        measured = f"{relay_value:.2f} vs {floor_value:.2f} ms ({_ratio(relay_value, floor_value)})"
+        verdicts.append(Verdict(f"relay {name} {target}", measured, met))
     floor_rate = figures.throughput["floor"]
     label = f"throughput, {CLIENTS} clients (req/s)"
     if "relay" in figures.throughput:
         relay_rate = figures.throughput["relay"]
-        verdict = "MET" if relay_rate >= 0.90 * floor_rate else "MISSED"
+        met = relay_rate >= 0.90 * floor_rate
+        ratio = _ratio(relay_rate, floor_rate)
         print(
             f"  {label:<34}{relay_rate:>10.0f}{floor_rate:>10.0f}"
-            f"{_ratio(relay_rate, floor_rate):>8}  >= 0.90x floor: {verdict}"
+            f"{ratio:>8}  >= 0.90x floor: {verdict_word(met)}"
+        )
+        measured = f"{relay_rate:.0f} vs {floor_rate:.0f} req/s ({ratio})"
+        verdicts.append(
+            Verdict(f"throughput over {figures.scheme.upper()} >= 0.90x floor", measured, met)
         )
     else:
         print(f"  {label:<34}{'-':>10}{floor_rate:>10.0f}{'':>8}  relay not measured yet")
+        verdicts.append(Verdict(f"throughput over {figures.scheme.upper()}", "relay missing", None))
     problems = [f"{name}: {count} non-200" for name, count in figures.failures.items() if count]
     if figures.forwards_missing:
         problems.append(f"{figures.forwards_missing} answered 200 without a forward")
@@ -236,7 +256,9 @@ def print_forwarding(figures: ForwardingFigures, sizes: Sizes) -> None:
     )
 
 
-def print_cold_start(sizes: Sizes, with_relay: bool, env: dict[str, str]) -> None:
+def print_cold_start(
+    sizes: Sizes, with_relay: bool, env: dict[str, str], verdicts: list[Verdict]
+) -> None:
     print(f"\nCold start (fresh interpreter per import, median of {sizes.import_runs})")
     cases = [ImportCase("framework", "functions_framework")]
     if with_relay:
@@ -249,11 +271,13 @@ def print_cold_start(sizes: Sizes, with_relay: bool, env: dict[str, str]) -> Non
     print(f"  import functions_framework         {framework * 1000:>8.1f} ms")
     if with_relay:
         relay = timings["relay"].median_s
-        verdict = "MET" if relay <= 1.15 * framework else "MISSED"
+        met = relay <= 1.15 * framework
         print(
             f"  import main (the relay)            {relay * 1000:>8.1f} ms"
-            f"  {relay / framework:.2f}x framework; target <= 1.15x: {verdict}"
+            f"  {relay / framework:.2f}x framework; target <= 1.15x: {verdict_word(met)}"
         )
+        measured = f"{relay * 1000:.0f} vs {framework * 1000:.0f} ms ({relay / framework:.2f}x)"
+        verdicts.append(Verdict("import main <= 1.15x import functions_framework", measured, met))
         extra = timings["relay after framework"].median_s
         print(
             f"  import main after the framework    {extra * 1000:>8.1f} ms"
@@ -261,6 +285,7 @@ def print_cold_start(sizes: Sizes, with_relay: bool, env: dict[str, str]) -> Non
         )
     else:
         print(f"  {'import main (the relay)':<35}not measured yet: relay_function/main.py missing")
+        verdicts.append(Verdict("import main <= 1.15x framework", "relay missing", None))
     archive = archive_size(RELAY_DIR)
     print(
         f"  deployed archive (zip, no caches)  {archive.zipped_bytes / 1024:>8.1f} KiB"
@@ -281,12 +306,20 @@ def print_helper(title: str, output: HelperOutput) -> None:
         print(f"  (script wall time {output.seconds:.1f} s)")
 
 
+def print_verdicts(verdicts: list[Verdict]) -> None:
+    print("\nTargets")
+    width = max(len(v.target) for v in verdicts)
+    for verdict in verdicts:
+        print(f"  {verdict.target:<{width}}  {verdict.measured:<32}  {verdict_word(verdict.met)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Relay benchmark: prints figures.")
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     with_relay = RELAY_SOURCE.is_file()
+    verdicts: list[Verdict] = []
     started = time.perf_counter()
     print(f"Machine: {machine_line()}")
     print(f"Run: {'--quick' if args.quick else 'full'}; loopback only")
@@ -295,21 +328,21 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="relay-bench-") as work:
         work_dir = Path(work)
-        print_forwarding(measure_forwarding(None, sizes, work_dir, with_relay), sizes)
+        print_forwarding(measure_forwarding(None, sizes, work_dir, with_relay), sizes, verdicts)
         try:
             tls = make_self_signed_cert(work_dir)
         except TlsUnavailableError as error:
             print(f"\nForwarding over HTTPS not measured: {error}")
         else:
             figures = measure_forwarding(tls, sizes, work_dir, with_relay)
-            print_forwarding(figures, sizes)
+            print_forwarding(figures, sizes, verdicts)
 
     cold_env = relay_env(
         {WORKFLOW_ID: DEFAULT_EVENTS},
         {WORKFLOW_ID: "https://127.0.0.1:9/relay"},
         {WORKFLOW_ID: new_signing_secret()},
     )
-    print_cold_start(sizes, with_relay, cold_env)
+    print_cold_start(sizes, with_relay, cold_env, verdicts)
     print_helper(
         "Pulumi program evaluation under mocks (bench/pulumi_eval.py)",
         run_helper_script("pulumi_eval.py", args.quick),
@@ -317,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     print_helper(
         "Loader on 500 workflows (bench/loader.py)", run_helper_script("loader.py", args.quick)
     )
+    print_verdicts(verdicts)
     print(f"\nTotal benchmark time: {time.perf_counter() - started:.0f} s")
     return 0
 
