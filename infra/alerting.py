@@ -9,6 +9,7 @@ only declared when the stack lists notification channels: an alert nobody receiv
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -29,6 +30,8 @@ class AlertingArgs:
     notification_channels: tuple[str, ...]
     thresholds: dict[str, int]  # outcome -> count per 5 minutes above which to alert
     labels: dict[str, str] = field(default_factory=dict)
+    # The APIs: a component's depends_on does not reach its children, so they carry it.
+    depends_on: Sequence[pulumi.Resource] = ()
 
 
 def outcome_log_filter(service_name: str) -> str:
@@ -74,7 +77,7 @@ class RelayAlerting(pulumi.ComponentResource):
         self, name: str, args: AlertingArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         metric = gcp.logging.Metric(
             f"{name}-outcomes",
             project=args.project,

@@ -327,8 +327,9 @@ class Relay(pulumi.ComponentResource):
                     "signature_rejected": settings.alert_signature_rejected_threshold,
                 },
                 labels=labels,
+                depends_on=services,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.endpoints = {

@@ -74,6 +74,7 @@ class Declared:
     type: str
     name: str
     urn: str
+    id: str
     parent: str
     custom: bool
     dependencies: list[str]
@@ -155,6 +156,7 @@ class RecordingMonitor(MockMonitor):
                 type=request.type,
                 name=request.name,
                 urn=urn,
+                id=response.id,
                 parent=request.parent,
                 custom=bool(request.custom),
                 dependencies=list(request.dependencies),
