@@ -97,8 +97,9 @@ def test_apis_enabled_and_everything_depends_on_them(two):
 
 
 def _runtime_email(run) -> str:
-    runtime = run.one(ACCOUNT, "relay-runtime-sa")
-    return runtime.state["email"]
+    email = run.one(ACCOUNT, "relay-runtime-sa").state["email"]
+    assert isinstance(email, str)
+    return email
 
 
 @pytest.mark.parametrize("workflow_id", ["billing-handoff", "bug-report-triage"])
