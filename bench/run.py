@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,7 @@ class ForwardingFigures:
     throughput: dict[str, float]  # median requests per second over the rounds
     failures: dict[str, int]
     forwards_missing: int  # 200s answered minus POSTs the stand-in saw (should be 0)
+    relay_outcomes: dict[str, int]  # the relay's own log lines, counted by ``outcome``
 
 
 def _factory(secret: str) -> DeliveryFactory:
@@ -104,6 +106,7 @@ def measure_forwarding(
         standin = start_standin(work_dir, tls.cert if tls else None, tls.key if tls else None)
         stack.callback(standin.stop)
         targets: list[Target] = []
+        relay: LocalRelay | None = None
         if with_relay:
             env = relay_env(
                 {WORKFLOW_ID: DEFAULT_EVENTS},
@@ -131,12 +134,15 @@ def measure_forwarding(
                 failures[target.name] += result.failures
                 answered_ok += result.answered_ok
         forwards_seen = standin.post_count()
+        logged = relay.log_records() if relay else []
+        outcomes = Counter(str(record.get("outcome")) for record in logged if "outcome" in record)
     return ForwardingFigures(
         scheme=standin.scheme,
         latency=latency,
         throughput={name: statistics.median(values) for name, values in rates.items()},
         failures=failures,
         forwards_missing=answered_ok - forwards_seen,
+        relay_outcomes=dict(outcomes),
     )
 
 
@@ -246,14 +252,13 @@ def print_forwarding(figures: ForwardingFigures, sizes: Sizes, verdicts: list[Ve
     problems = [f"{name}: {count} non-200" for name, count in figures.failures.items() if count]
     if figures.forwards_missing:
         problems.append(f"{figures.forwards_missing} answered 200 without a forward")
-    print(
-        "  checks: "
-        + (
-            "; ".join(problems)
-            if problems
-            else "every request answered 200 and reached the stand-in exactly as often as answered"
-        )
-    )
+    outcomes = figures.relay_outcomes
+    if outcomes:
+        print("  relay log outcomes: " + ", ".join(f"{k} {n}" for k, n in outcomes.items()))
+        if set(outcomes) != {"delivered"}:
+            problems.append("the relay logged outcomes other than delivered")
+    everything_fine = "every request answered 200 and reached the stand-in once"
+    print("  checks: " + ("; ".join(problems) if problems else everything_fine))
 
 
 def print_cold_start(
