@@ -356,6 +356,18 @@ def _compose(text: str, report: _Report) -> Node | None:
             "Remove the control character; the file must be plain UTF-8 text.",
         )
         return None
+    except UnicodeEncodeError as exc:
+        # A lone surrogate in text handed to parse_workflows (never from a decoded file).
+        line = text.count("\n", 0, exc.start) + 1
+        column = exc.start - (text.rfind("\n", 0, exc.start) + 1) + 1
+        report.at(
+            line,
+            column,
+            None,
+            "The text contains a character that is not valid Unicode (a lone surrogate).",
+            "Save the file as UTF-8 and remove the broken character.",
+        )
+        return None
     except (yaml.YAMLError, RecursionError) as exc:
         report.at(
             1,

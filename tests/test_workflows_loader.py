@@ -866,6 +866,18 @@ def test_arbitrary_text_only_raises_workflows_file_error(text: str) -> None:
     check_only_workflows_file_error(text)
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(st.characters(blacklist_categories=()), max_size=60))
+def test_text_with_surrogates_and_controls_only_raises_workflows_file_error(text: str) -> None:
+    check_only_workflows_file_error(text)
+
+
+def test_lone_surrogate_is_located() -> None:
+    problem = only_problem("version: 1\nworkflows: [\ud800]\n")
+    assert (problem.line, problem.column) == (2, 13)
+    assert "not valid Unicode" in problem.message
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(YAML_PIECES), max_size=30).map("".join))
 def test_yaml_ish_text_only_raises_workflows_file_error(text: str) -> None:
