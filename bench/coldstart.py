@@ -81,33 +81,18 @@ def time_imports(
     }
 
 
-def _is_deployable(relative: Path) -> bool:
-    """Source and requirements only: no bytecode, no tool caches (.mypy_cache and friends)."""
-    hidden_or_cache = any(part == "__pycache__" or part.startswith(".") for part in relative.parts)
-    return not hidden_or_cache and relative.suffix != ".pyc"
-
-
-def _deployable_files(source_dir: Path) -> list[Path]:
-    return sorted(
-        path
-        for path in source_dir.rglob("*")
-        if path.is_file() and _is_deployable(path.relative_to(source_dir))
-    )
-
-
 @dataclass(frozen=True)
 class ArchiveSize:
     files: int
     zipped_bytes: int
 
 
-def archive_size(source_dir: Path) -> ArchiveSize:
-    """The zip Pulumi uploads: every file in the folder but bytecode caches, deflated."""
+def archive_size(files: Sequence[tuple[str, Path]]) -> ArchiveSize:
+    """The zip Pulumi uploads, built from the same (name in archive, file) list, deflated."""
     buffer = io.BytesIO()
-    files = _deployable_files(source_dir)
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for path in files:
-            archive.write(path, path.relative_to(source_dir).as_posix())
+        for name, path in files:
+            archive.write(path, name)
     return ArchiveSize(files=len(files), zipped_bytes=len(buffer.getvalue()))
 
 
