@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -313,6 +314,21 @@ def print_helper(title: str, output: HelperOutput) -> None:
         print(f"  (script wall time {output.seconds:.1f} s)")
 
 
+LINEAR_TOLERANCE = 1.5  # marginal cost per workflow may grow by this factor and still be linear
+_MARGINAL_RE = re.compile(r"1->30 ([0-9.]+), 30->300 ([0-9.]+)")
+
+
+def linearity_verdict(evaluation: HelperOutput) -> Verdict:
+    """Linear: the cost of each extra workflow from 30 to 300 is about that from 1 to 30."""
+    target = f"evaluation linear (marginal ms/workflow within {LINEAR_TOLERANCE}x)"
+    found = _MARGINAL_RE.search(evaluation.text) if evaluation.ran else None
+    if found is None:
+        return Verdict(target, "not measured", None)
+    low, high = float(found.group(1)), float(found.group(2))
+    met = low > 0 and 1 / LINEAR_TOLERANCE <= high / low <= LINEAR_TOLERANCE
+    return Verdict(target, f"{low:.1f} then {high:.1f} ms/workflow", met)
+
+
 def print_verdicts(verdicts: list[Verdict]) -> None:
     print("\nTargets")
     width = max(len(v.target) for v in verdicts)
@@ -350,10 +366,9 @@ def main(argv: list[str] | None = None) -> int:
         {WORKFLOW_ID: new_signing_secret()},
     )
     print_cold_start(sizes, with_relay, cold_env, verdicts)
-    print_helper(
-        "Pulumi program evaluation under mocks (bench/pulumi_eval.py)",
-        run_helper_script("pulumi_eval.py", args.quick),
-    )
+    evaluation = run_helper_script("pulumi_eval.py", args.quick)
+    print_helper("Pulumi program evaluation under mocks (bench/pulumi_eval.py)", evaluation)
+    verdicts.append(linearity_verdict(evaluation))
     print_helper(
         "Loader on 500 workflows (bench/loader.py)", run_helper_script("loader.py", args.quick)
     )
