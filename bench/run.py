@@ -1,6 +1,6 @@
 """The benchmark: prints figures, side by side, from one run on one machine (never a test).
 
-    .venv/bin/python bench/run.py            # the full run (about 2-3 minutes on 2 cores)
+    .venv/bin/python bench/run.py            # the full run (about 1.5 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # a short smoke run; figures are noisy
 
 Measures the relay against the floor (bench/floor.py: a bare functions-framework handler that
