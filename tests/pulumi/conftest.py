@@ -10,11 +10,12 @@ version numbers) so that values built inside ``apply`` are real strings tests ca
 from __future__ import annotations
 
 import asyncio
+import gc
 import re
 import runpy
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,18 +274,6 @@ def standard_secrets(*workflow_keys: str, signing: tuple[str, ...] = ()) -> dict
     return values
 
 
-@pytest.fixture
-def run_program() -> Iterator[Callable[..., ProgramRun]]:
-    yield execute
-    reset_options()
-    asyncio.set_event_loop(asyncio.new_event_loop())
-
-
-@pytest.fixture
-def fixtures_dir() -> Path:
-    return FIXTURES
-
-
 def camel(workflow_id: str, suffix: str) -> str:
     head, *rest = workflow_id.split("-")
     return head + "".join(p.capitalize() for p in rest) + suffix
@@ -294,11 +283,12 @@ ID_RE = re.compile(r"[a-z][a-z0-9-]*")
 
 
 @pytest.fixture
-def kit() -> Any:
+def kit() -> Iterator[Any]:
     """Helpers and constants for the tests (they cannot import this file by name)."""
     import types
 
-    return types.SimpleNamespace(
+    thresholds = gc.get_threshold()
+    yield types.SimpleNamespace(
         run=execute,
         secrets=standard_secrets,
         camel=camel,
@@ -310,3 +300,6 @@ def kit() -> Any:
         intercom_url=INTERCOM_URL,
         jam_secret=JAM_SECRET,
     )
+    gc.set_threshold(*thresholds)  # __main__.py tunes the collector for its own process
+    reset_options()
+    asyncio.set_event_loop(asyncio.new_event_loop())
