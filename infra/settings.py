@@ -66,7 +66,7 @@ class RelaySettings:
     alert_signature_rejected_threshold: int = DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD
 
 
-# key (in this project's namespace) -> (default shown in docs, meaning). docs/configuration.md
+# key (in this project's namespace) -> (default shown in docs, meaning). README.md (Configuration)
 # and Pulumi.yaml describe the same keys; tests check the three agree.
 SETTING_KEYS: dict[str, str] = {
     "workflowsFile": DEFAULT_WORKFLOWS_FILE,

@@ -383,7 +383,8 @@ def _compose(text: str, report: _Report) -> Node | None:
             1,
             None,
             "The file is empty.",
-            "Start it with `version: 1` and a `workflows:` list (see docs/workflows-yaml.md).",
+            "Start it with `version: 1` and a `workflows:` list "
+            "(see the workflows.yaml reference in README.md).",
         )
         return None
     return root

@@ -18,6 +18,7 @@ from relayctl.local_relay import free_port
 
 SECRET = jam_events.new_signing_secret()
 START_TIMEOUT_SECONDS = 30
+READY_LINE = "Ctrl-C stops"
 
 
 def wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
@@ -31,6 +32,18 @@ def wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     pytest.fail("serve did not answer /healthz in time")
+
+
+def wait_for_line(process: subprocess.Popen[str], marker: str) -> str:
+    """What the process printed up to and including the first line containing ``marker``."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while True:
+        line = process.stdout.readline()
+        assert line, "serve exited before printing: " + "".join(lines)
+        lines.append(line)
+        if marker in line:
+            return "".join(lines)
 
 
 @pytest.fixture
@@ -52,7 +65,10 @@ def serve(project, intercom, child_env):
     )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process)
-        yield process, f"http://127.0.0.1:{port}"
+        # The relay answers before `serve` has printed its routes and armed its Ctrl-C
+        # handling: wait for the line that says so, as a person would.
+        printed = wait_for_line(process, READY_LINE)
+        yield process, f"http://127.0.0.1:{port}", printed
     finally:
         if process.poll() is None:
             process.kill()
@@ -60,7 +76,7 @@ def serve(project, intercom, child_env):
 
 
 def test_serves_the_routes_and_stops_on_ctrl_c(serve, intercom):
-    process, url = serve
+    process, url, printed = serve
     body = jam_events.encode(jam_events.sample_event(conversation_id="777"))
     answer = requests.post(
         url + "/workflows/billing-handoff",
@@ -72,7 +88,8 @@ def test_serves_the_routes_and_stops_on_ctrl_c(serve, intercom):
     assert [r.path for r in intercom.snapshot()] == ["/hooks/billing-handoff/777"]
 
     process.send_signal(signal.SIGINT)
-    out, _ = process.communicate(timeout=30)
+    rest, _ = process.communicate(timeout=30)
+    out = printed + rest
     assert process.returncode == 0, out
     assert f"POST {url}/workflows/billing-handoff" in out
     assert f"POST {url}/workflows/bug-report-triage" in out
