@@ -1,6 +1,6 @@
 """Does reusing pooled connections to Intercom add latency? A measurement script, not a test.
 
-Run: .venv/bin/python tests/relay/bench_keepalive.py
+Run: .venv/bin/python bench/keepalive.py
 Two routes on one relay: one whose Intercom stand-in keeps connections alive (the relay reuses
 them), one whose stand-in closes every connection (a fresh connect per forward). The stand-in
 is Python's http.server, which writes the status/headers and the body in separate small
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from relay_function.naming import RECORDED  # noqa: E402
