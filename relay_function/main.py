@@ -665,7 +665,10 @@ def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> 
     context: dict[str, Any] = {"workflow_id": route.workflow_id}
     try:
         if not route.keys:
-            raise NotConfigured("this route's signing secret is not configured")
+            raise NotConfigured(
+                "this route's signing secret is not configured: store the secret Jam shows for "
+                "this endpoint in the workflow's jam_signing_secret config key, then deploy again"
+            )
         body = read_body(request, config.max_body_bytes)
         message_id = verify(request.headers, body, route.keys, now())
         context["jam_message_id"] = message_id
@@ -678,7 +681,10 @@ def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> 
                 return Outcome(200, "ignored", "jam.created without a conversation", **context)
             raise InvalidEvent("data.conversationId is required")
         if route.target is None:
-            raise NotConfigured("this route's Intercom URL is not configured")
+            raise NotConfigured(
+                "this route's Intercom URL is missing or invalid: store the workflow's Wait for "
+                "webhook URL in its intercom_webhook_url config key, then deploy again"
+            )
         status = forward(route, event, message_id, config.forward_timeout)
         context["intercom_status"] = status
         if 200 <= status < 300:

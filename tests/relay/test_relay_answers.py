@@ -168,6 +168,7 @@ def test_missing_or_invalid_signing_secret_is_503(suite: Suite) -> None:
         answer = suite.send_event(workflow_id, new_event(RECORDED, conversation_id))
 
         assert (answer.status_code, answer.json()["outcome"]) == (503, "not_configured")
+        assert "jam_signing_secret config key" in answer.json()["message"]  # says the fix
         assert suite.intercom.received(conversation_id) == []
 
 
@@ -175,6 +176,7 @@ def test_missing_or_plain_http_intercom_url_is_503_after_verification(suite: Sui
     for workflow_id in (NO_URL, PLAIN_HTTP_REMOTE):
         answer = suite.send_event(workflow_id, new_event())
         assert (answer.status_code, answer.json()["outcome"]) == (503, "not_configured")
+        assert "intercom_webhook_url config key" in answer.json()["message"]
         # An unsigned caller learns nothing about the configuration.
         unsigned = suite.post(workflow_id, b"{}", headers={})
         assert unsigned.status_code == 401
