@@ -219,15 +219,14 @@ class Relay(pulumi.ComponentResource):
         ]
         child = pulumi.ResourceOptions(parent=self, depends_on=services)
 
-        runtime_sa = gcp.serviceaccount.Account(
+        runtime_sa, runtime_member = _service_account(
             f"{name}-runtime-sa",
-            project=settings.project,
-            account_id=account_id(settings.function_name, "run"),
-            display_name=f"{settings.function_name} relay runtime",
-            description="Runs the Jam to Intercom relay; reads only its own workflow secrets.",
-            opts=child,
+            settings,
+            "run",
+            "runtime",
+            "Runs the Jam to Intercom relay; reads only its own workflow secrets.",
+            child,
         )
-        runtime_member = runtime_sa.email.apply(lambda email: f"serviceAccount:{email}")
 
         routes = [
             WorkflowRoute(
@@ -364,15 +363,14 @@ class Relay(pulumi.ComponentResource):
         bucket: gcp.storage.Bucket,
         opts: pulumi.ResourceOptions,
     ) -> tuple[gcp.serviceaccount.Account, list[pulumi.Resource]]:
-        build_sa = gcp.serviceaccount.Account(
+        build_sa, member = _service_account(
             f"{name}-build-sa",
-            project=settings.project,
-            account_id=account_id(settings.function_name, "build"),
-            display_name=f"{settings.function_name} relay build",
-            description="Cloud Build identity for the relay's function builds.",
-            opts=opts,
+            settings,
+            "build",
+            "build",
+            "Cloud Build identity for the relay's function builds.",
+            opts,
         )
-        member = build_sa.email.apply(lambda email: f"serviceAccount:{email}")
         grants: list[pulumi.Resource] = [
             gcp.projects.IAMMember(
                 f"{name}-build-{short}",
@@ -407,6 +405,26 @@ class Relay(pulumi.ComponentResource):
             )
         )
         return build_sa, grants
+
+
+def _service_account(
+    resource_name: str,
+    settings: RelaySettings,
+    purpose: str,
+    role_name: str,
+    description: str,
+    opts: pulumi.ResourceOptions,
+) -> tuple[gcp.serviceaccount.Account, pulumi.Output[str]]:
+    """A dedicated service account and its IAM member string (``serviceAccount:<email>``)."""
+    account = gcp.serviceaccount.Account(
+        resource_name,
+        project=settings.project,
+        account_id=account_id(settings.function_name, purpose),
+        display_name=f"{settings.function_name} relay {role_name}",
+        description=description,
+        opts=opts,
+    )
+    return account, account.email.apply(lambda email: f"serviceAccount:{email}")
 
 
 def _endpoint(relay_url: pulumi.Output[str], workflow_id: str) -> pulumi.Output[str]:
