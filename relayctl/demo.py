@@ -43,12 +43,10 @@ def show_log_line(relay: LocalRelay) -> None:
         print("    relay logged: " + ", ".join(f"{f}={last[f]}" for f in fields if f in last))
 
 
-def demo_event_type(workflow: Workflow) -> str:
-    """The event Jam sends most: a recording, or whatever the workflow subscribes to first."""
-    for preferred in (RECORDED, OPTED_OUT):
-        if preferred in workflow.events:
-            return preferred
-    return workflow.events[0]
+def demo_event_type(workflow: Workflow, index: int) -> str:
+    """Alternate the two Fin branches across workflows (recorded, opted out, recorded...)."""
+    branches = [e for e in (RECORDED, OPTED_OUT) if e in workflow.events] or list(workflow.events)
+    return branches[index % len(branches)]
 
 
 def post_signed(url: str, secret: str, event: dict[str, Any]) -> requests.Response:
@@ -61,8 +59,10 @@ def arrived_since(intercom: FakeIntercom, count_before: int) -> list[Received]:
     return intercom.snapshot()[count_before:]
 
 
-def deliver_one(relay: LocalRelay, intercom: FakeIntercom, workflow: Workflow, secret: str) -> bool:
-    event_type = demo_event_type(workflow)
+def deliver_one(
+    relay: LocalRelay, intercom: FakeIntercom, workflow: Workflow, secret: str, index: int
+) -> bool:
+    event_type = demo_event_type(workflow, index)
     step(f"Workflow '{workflow.id}': Jam sends {event_type}")
     event = jam_events.sample_event(event_type, DEMO_CONVERSATION_ID)
     url = relay.url + workflow.route_path
@@ -121,7 +121,9 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         try:
             step(f"Relay running locally at {relay.url} (functions-framework)")
-            results += [deliver_one(relay, intercom, w, secrets[w.id]) for w in workflows]
+            results += [
+                deliver_one(relay, intercom, w, secrets[w.id], i) for i, w in enumerate(workflows)
+            ]
             results.append(reject_forgery(relay, intercom, workflows[0]))
         except requests.RequestException as exc:
             print(f"    FAILED: could not talk to the local relay ({exc.__class__.__name__}).")

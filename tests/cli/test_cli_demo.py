@@ -13,7 +13,9 @@ def test_demo_on_the_example_file_passes(relayctl, repo):
         assert f"Intercom received: POST /hooks/{workflow_id}/215470686832743" in out
         assert f"{workflow_id}: <relay URL>/workflows/{workflow_id}" in out
     assert len(re.findall(r"Idempotency-Key: [0-9a-f-]{36}", out)) == 2
+    # Both Fin branches are shown: the first workflow records, the second opts out.
     assert '"event": "intercom.recorder.recorded"' in out
+    assert '"event": "intercom.recorder.opted_out"' in out
     assert "ok: rejected, nothing forwarded" in out
     assert "relay answered: 401" in out
     assert "Demo passed" in out
