@@ -1,11 +1,13 @@
-"""Naming rules shared by the Pulumi program and the relay.
+"""Naming rules (and the one URL-host rule) shared by the Pulumi program and the relay.
 
 The relay is deployed from this folder on its own, so the rules live here and the Pulumi side
-imports them from ``relay_function.naming``: both sides derive names from one place.
+imports them from ``relay_function.naming``: both sides derive names from one place, and a URL
+the loader accepts is one the relay can use.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 ROUTES_ENV = "RELAY_ROUTES"
@@ -49,3 +51,23 @@ def signing_secret_env(workflow_id: str) -> str:
 def route_path(workflow_id: str) -> str:
     """``billing-handoff`` -> ``/workflows/billing-handoff``."""
     return ROUTE_PREFIX + workflow_id
+
+
+HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+HOST_MAX_LENGTH = 253
+
+
+def is_valid_host(host: str) -> bool:
+    """An IP address, or a DNS name whose ASCII (IDNA) form has valid labels."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return True
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.rstrip(".").split(".")
+    return len(ascii_host) <= HOST_MAX_LENGTH and all(HOST_LABEL_RE.fullmatch(x) for x in labels)
