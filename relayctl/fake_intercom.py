@@ -26,7 +26,8 @@ class Received:
 
 
 class FakeIntercom:
-    """Threaded ``http.server`` on 127.0.0.1 that answers 200 ``{}`` and records every request.
+    """Threaded ``http.server`` on 127.0.0.1 that answers ``{}`` (200 unless told otherwise) and
+    records every request.
 
     ``url_for(name)`` gives a distinct webhook URL per workflow (``/hooks/<name>``), so a test or
     the demo can tell which workflow's URL a forward went to.
@@ -34,6 +35,7 @@ class FakeIntercom:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.received: list[Received] = []
+        self.answer_status = 200  # set e.g. 404 to play an Intercom that refuses the event
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -61,7 +63,7 @@ class FakeIntercom:
                 body = self.rfile.read(length)
                 recorder._record(Received("POST", self.path, dict(self.headers.items()), body))
                 reply = b"{}"
-                self.send_response(200)
+                self.send_response(recorder.answer_status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()

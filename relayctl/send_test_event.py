@@ -132,8 +132,9 @@ def hint(status: int, body: str) -> str:
     if status == 503:
         if outcome == "not_configured" or "not configured" in body.lower():
             return (
-                "This route's signing secret is not configured on the relay: store Jam's secret "
-                "with `pulumi config set --secret KEY` and run `pulumi up`."
+                "This route is not fully configured on the relay (its answer above says which "
+                "secret is missing): store it with `pulumi config set --secret KEY` and run "
+                "`pulumi up`."
             )
         return hints[502]
     return hints.get(status, "Unexpected answer; see the relay's logs for this request.")
@@ -170,4 +171,7 @@ def run(args: argparse.Namespace) -> int:
     text = response.text[:MAX_BODY_SHOWN]
     print(f"relay answered {response.status_code} {response.reason}: {text.strip()}")
     print(f"  {hint(response.status_code, response.text)}")
-    return EXIT_OK if 200 <= response.status_code < 300 else EXIT_FAILED
+    # Only a delivery proves the chain end to end: "ignored" and "refused by Intercom" are 2xx
+    # answers to Jam (so it stops retrying) but the workflow did not resume.
+    delivered = 200 <= response.status_code < 300 and _outcome(response.text) == "delivered"
+    return EXIT_OK if delivered else EXIT_FAILED

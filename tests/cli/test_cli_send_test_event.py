@@ -16,12 +16,15 @@ def relay(intercom):
         {
             "billing-handoff": ["intercom.recorder.recorded", "intercom.recorder.opted_out"],
             "bug-report-triage": ["intercom.recorder.recorded"],
+            "recorded-only": ["intercom.recorder.recorded"],
         },
         {
             "billing-handoff": intercom.url_for("billing-handoff"),
             "bug-report-triage": intercom.url_for("bug-report-triage"),
+            "recorded-only": intercom.url_for("recorded-only"),
         },
-        {"billing-handoff": SECRET},  # bug-report-triage has no signing secret yet
+        # bug-report-triage has no signing secret yet
+        {"billing-handoff": SECRET, "recorded-only": SECRET},
     )
     with LocalRelay(env) as running:
         yield running
@@ -70,6 +73,37 @@ def test_secret_from_a_named_variable_during_rotation(relayctl, relay, intercom)
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(intercom.snapshot()) == 1
+
+
+def test_intercom_refusing_the_event_fails_the_check(relayctl, relay, intercom):
+    intercom.answer_status = 404  # e.g. the conversation is not waiting on this workflow
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "billing-handoff",
+        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": SECRET},
+    )
+    assert result.returncode == 1, result.stdout
+    assert "relay answered 200" in result.stdout
+    assert "Intercom refused it for good" in result.stdout
+    assert len(intercom.snapshot()) == 1
+
+
+def test_event_the_route_ignores_fails_the_check(relayctl, relay, intercom):
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "recorded-only",
+        "--event",
+        "opted_out",
+        env_extra={"JAM_SIGNING_SECRET__RECORDED_ONLY": SECRET},
+    )
+    assert result.returncode == 1, result.stdout
+    assert "relay answered 200" in result.stdout
+    assert "Accepted but ignored" in result.stdout
+    assert intercom.snapshot() == []
 
 
 def test_wrong_signing_secret_is_401_with_a_hint(relayctl, relay, intercom):
