@@ -20,6 +20,7 @@ from infra.workflows import (
 )
 from relay_function.naming import intercom_url_env, signing_secret_env
 from relayctl.common import EXIT_OK, err, load_or_fail, usage_error
+from relayctl.stack_config import stack_file
 
 # Lets the pull-request workflow find and update its own comment instead of adding a new one.
 COMMENT_MARKER = "<!-- relayctl-plan -->"
@@ -149,6 +150,12 @@ def _is_git_commit(ref: str, cwd: Path) -> bool:
 def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     head = routes_of(load_or_fail(path), args.stack)
+    if args.stack and not stack_file(path.parent, args.stack).is_file():
+        # Still a plan (a new stack has no file yet), but a typo should not pass silently.
+        err(
+            f"note: no {stack_file(path.parent, args.stack).name} next to {path.name}; "
+            f"is '{args.stack}' the stack's name?"
+        )
     diff: Diff | None = None
     base_label: str | None = None
     base_note: str | None = None

@@ -27,6 +27,15 @@ def test_stack_keeps_only_the_workflows_deployed_there(relayctl):
     assert "bug-report-triage" not in result.stdout
 
 
+def test_stack_without_a_stack_file_gets_a_note(relayctl):
+    result = relayctl("plan", "--stack", "prdo")
+    assert result.returncode == 0  # a plan for a stack not created yet is still useful
+    assert "note: no Pulumi.prdo.yaml next to workflows.yaml; is 'prdo' the stack's name?" in (
+        result.stderr
+    )
+    assert "note:" not in relayctl("plan", "--stack", "dev").stderr
+
+
 def _edit_head(project: Path) -> Path:
     """Base: the fixture file. Head: one added, one removed, one changed."""
     base = project / "base.yaml"
