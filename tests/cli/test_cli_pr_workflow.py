@@ -1,13 +1,15 @@
-"""The pull-request workflow runs the checks the team relies on (its structure; no Actions here)."""
+"""The pull-request workflow: its structure, and its validate script run as bash would run it."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-WORKFLOW = Path(__file__).resolve().parents[2] / ".github" / "workflows" / "pull-request.yaml"
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOW = REPO / ".github" / "workflows" / "pull-request.yaml"
 
 
 def load() -> dict[Any, Any]:
@@ -46,3 +48,41 @@ def test_preview_runs_only_with_credentials():
     assert preview["with"]["command"] == "preview"
     assert preview["if"] == "steps.credentials.outputs.present == 'true'"
     assert "::notice" in steps[0]["run"]
+
+
+def validate_step_script() -> str:
+    steps = load()["jobs"]["routes"]["steps"]
+    script: str = next(s for s in steps if "relayctl validate" in s.get("run", ""))["run"]
+    return script
+
+
+def run_validate_step(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The workflow's own validate script, run by bash in a project folder like the checkout."""
+    (project / ".venv").symlink_to(REPO / ".venv")
+    return subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", validate_step_script()],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_validate_step_passes_set_up_stacks_and_skips_ones_without_secrets(project, child_env):
+    (project / "Pulumi.staging.yaml").write_text("config:\n  gcp:project: staging-project\n")
+    result = run_validate_step(project, child_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--- stack dev" in result.stdout
+    assert "::notice title=stack staging not set up::" in result.stdout
+
+
+def test_validate_step_fails_on_a_set_up_stack_missing_a_key(project, child_env):
+    # prod has a secret, so it is set up, but lacks bug-report-triage's Intercom URL.
+    (project / "Pulumi.prod.yaml").write_text(
+        "config:\n  jam-fin-relay:billingHandoffIntercomUrl:\n    secure: v1:AAAA:BBBB\n"
+    )
+    result = run_validate_step(project, child_env)
+    assert result.returncode == 1
+    assert "bugReportTriageIntercomUrl" in result.stdout + result.stderr
