@@ -32,8 +32,12 @@ ENTRY_POINT = "relay"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 (a role name)
 RUN_INVOKER = "roles/run.invoker"
 
-# Short resource-name suffix -> API. Logging and Monitoring carry the outcome metric and alerts.
+# Short resource-name suffix -> API. Logging and Monitoring carry the outcome metric and alerts;
+# IAM creates the service accounts and Resource Manager takes the project-level grants (both
+# are off in some fresh projects, and Pulumi's calls fail with "API has not been used").
 REQUIRED_APIS: dict[str, str] = {
+    "iam": "iam.googleapis.com",
+    "cloudresourcemanager": "cloudresourcemanager.googleapis.com",
     "cloudfunctions": "cloudfunctions.googleapis.com",
     "run": "run.googleapis.com",
     "cloudbuild": "cloudbuild.googleapis.com",

@@ -44,7 +44,7 @@ def test_resource_counts_by_type(two):
             RELAY: 1,
             ROUTE: 2,
             ALERTING: 1,
-            SERVICE: 7,
+            SERVICE: 9,
             ACCOUNT: 2,
             SECRET: 4,  # two per workflow
             VERSION: 3,  # two URLs + the one signing secret that is configured
@@ -80,6 +80,8 @@ def test_apis_enabled_and_everything_depends_on_them(two):
     run, _ = two
     services = run.of_type(SERVICE)
     assert {s.inputs["service"] for s in services} == {
+        "iam.googleapis.com",
+        "cloudresourcemanager.googleapis.com",
         "cloudfunctions.googleapis.com",
         "run.googleapis.com",
         "cloudbuild.googleapis.com",
