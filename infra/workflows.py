@@ -25,16 +25,18 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from relay_function.naming import (
     DEFAULT_EVENTS,
+    HOST_MAX_LENGTH,
     KNOWN_EVENTS,
     WORKFLOW_ID_MAX_LENGTH,
     env_suffix,
+    is_valid_host,
     is_valid_workflow_id,
     route_path,
 )
@@ -68,6 +70,7 @@ CONFIG_REF_KEYS = ("config",)
 CONFIG_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 STACK_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 STACK_NAME_MAX_LENGTH = 100
+HOST_LABEL_MAX_LENGTH = 63  # DNS (RFC 1035); relay_function.naming.HOST_LABEL_RE enforces it
 
 # The C loader is several times faster; the pure-Python one gives the same nodes and marks.
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -530,8 +533,9 @@ def _read_top_level(root: Node, report: _Report) -> tuple[Workflow, ...]:
         return ()
     workflows: list[Workflow] = []
     first_line_of_id: dict[str, int] = {}
+    key_uses: dict[str, _KeyUse] = {}
     for entry in workflows_node.value:
-        workflow = _read_workflow(entry, report, first_line_of_id)
+        workflow = _read_workflow(entry, report, first_line_of_id, key_uses)
         if workflow is not None:
             workflows.append(workflow)
     return tuple(workflows)
@@ -562,7 +566,10 @@ def _check_version(node: Node, report: _Report) -> None:
 
 
 def _read_workflow(
-    node: Node, report: _Report, first_line_of_id: dict[str, int]
+    node: Node,
+    report: _Report,
+    first_line_of_id: dict[str, int],
+    key_uses: dict[str, _KeyUse],
 ) -> Workflow | None:
     if not isinstance(node, MappingNode):
         report.error(
@@ -609,6 +616,8 @@ def _read_workflow(
     if "jam_signing_secret" in keys:
         signing_secret = _read_signing_secret(keys["jam_signing_secret"][1], report, label)
 
+    _check_key_roles(intercom_url, signing_secret, report, label, _position(node)[0], key_uses)
+
     events: tuple[str, ...] = DEFAULT_EVENTS
     if "events" in keys:
         events = _read_events(keys["events"][1], report, label)
@@ -628,6 +637,73 @@ def _read_workflow(
         stacks=stacks,
         line=_position(node)[0],
     )
+
+
+@dataclass(frozen=True)
+class _KeyUse:
+    """Where a config key was first referenced, and for which field."""
+
+    field_name: str
+    line: int
+    workflow_line: int  # identifies the workflow even when its id cannot be shown
+    workflow_label: str | None
+
+
+def _check_key_roles(
+    intercom_url: ConfigRef | LiteralUrl | None,
+    signing_secret: ConfigRef | None,
+    report: _Report,
+    label: str | None,
+    workflow_line: int,
+    key_uses: dict[str, _KeyUse],
+) -> None:
+    """One config key cannot hold both an Intercom URL and a signing secret.
+
+    Reported at the second reference in file order; the stack would otherwise hand the same
+    value to both secrets and fail later, far from the cause.
+    """
+    refs = [("intercom_webhook_url", intercom_url), ("jam_signing_secret", signing_secret)]
+    placed = sorted(
+        ((ref.line, ref.column, name, ref) for name, ref in refs if isinstance(ref, ConfigRef)),
+        key=lambda r: (r[0], r[1]),
+    )
+    for line, column, field_name, ref in placed:
+        first = key_uses.get(ref.key)
+        if first is None:
+            key_uses[ref.key] = _KeyUse(field_name, line, workflow_line, label)
+            continue
+        if first.field_name == field_name:
+            continue  # e.g. two workflows sharing one Intercom URL key: not this rule's concern
+        url_key = _suggested_key(label, _KEY_SUFFIX["intercom_webhook_url"])
+        secret_key = _suggested_key(label, _KEY_SUFFIX["jam_signing_secret"])
+        if first.workflow_line == workflow_line:
+            whose = ""
+            fix = (
+                f"Use two distinct keys, e.g. `intercom_webhook_url: {{config: {url_key}}}` "
+                f"and `jam_signing_secret: {{config: {secret_key}}}`, and set each with "
+                "`pulumi config set --secret KEY`."
+            )
+        else:
+            whose = (
+                f" of workflow '{first.workflow_label}'"
+                if first.workflow_label
+                else " of another workflow"
+            )
+            own_key = url_key if field_name == "intercom_webhook_url" else secret_key
+            fix = (
+                f"Give this workflow's '{field_name}' its own key, e.g. "
+                f"`{field_name}: {{config: {own_key}}}`, and set it with "
+                f"`pulumi config set --secret {own_key}`."
+            )
+        report.at(
+            line,
+            column,
+            label,
+            f"Config key '{ref.key}' of '{field_name}' is already the key of "
+            f"'{first.field_name}'{whose} at line {first.line}; one key cannot hold both the "
+            "Intercom URL and the Jam signing secret.",
+            fix,
+        )
 
 
 def _read_id(node: MappingNode, report: _Report, first_line_of_id: dict[str, int]) -> str | None:
@@ -995,6 +1071,19 @@ def _intercom_url_issue(url: str) -> tuple[str, str] | None:
         )
     if not host:
         return "the URL has no host.", f"{copy_again}."
+    if not is_valid_host(host):
+        return (
+            f"the URL's host is not a valid host name: {_host_rule_broken(host)}.",
+            f"{copy_again}; the host (between 'https://' and the next '/') must be an IP "
+            "address or a DNS name of dot-separated labels, each 1 to 63 letters, digits and "
+            "hyphens.",
+        )
+    if not _port_is_valid(parts.netloc):
+        return (
+            "the URL's port (after the ':' that follows the host) is not a number from 1 to 65535.",
+            f"{copy_again}; without a port (and its ':') https uses 443, which is what "
+            "you want unless Intercom shows another.",
+        )
     if parts.query or url.endswith("?"):
         return (
             "the URL has a query string ('?...').",
@@ -1006,6 +1095,20 @@ def _intercom_url_issue(url: str) -> tuple[str, str] | None:
             "Remove the '#' and everything after it.",
         )
     path = parts.path
+    unusable = next((c for c in path if not _is_printable_ascii(c)), None)
+    if unusable is not None:
+        # The relay sends the path as is and accepts only printable ASCII in it.
+        code = f"U+{ord(unusable):04X}"
+        if unusable.isprintable():
+            return (
+                f"the URL's path contains a non-ASCII character ({code}).",
+                f"{copy_again}; if the character belongs there, write it percent-encoded "
+                f"as '{quote(unusable, safe='')}'.",
+            )
+        return (
+            f"the URL's path contains an invisible or control character ({code}).",
+            f"Remove the character; {copy_again[0].lower()}{copy_again[1:]}.",
+        )
     stripped = path.rstrip("/")
     trailing = "/" * (len(path) - len(stripped))
     if not stripped:
@@ -1020,6 +1123,56 @@ def _intercom_url_issue(url: str) -> tuple[str, str] | None:
             f"Remove the trailing '{trailing}'; the relay adds '/<conversation id>' itself.",
         )
     return None
+
+
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+_PORT_RANGE = range(1, 65536)
+
+
+def _port_is_valid(netloc: str) -> bool:
+    """True when the host has no port, an empty one (the default), or 1-65535.
+
+    Read by hand: ``SplitResult.port`` raises on a bad port and, depending on the Python
+    version, accepts signs and non-ASCII digits.
+    """
+    after_host = netloc.rpartition("]")[2] if netloc.startswith("[") else netloc
+    _, colon, port = after_host.partition(":")
+    if not colon or not port:
+        return True
+    return _PORT_RE.fullmatch(port) is not None and int(port) in _PORT_RANGE
+
+
+def _host_rule_broken(host: str) -> str:
+    """Which part of the host rule (``is_valid_host``) a host breaks, without quoting it."""
+    ascii_labels: list[str] = []
+    fully_qualified = host.endswith(".")  # one trailing dot is allowed, two are not
+    for label in (host[:-1] if fully_qualified else host).split("."):
+        if not label:
+            return "it has an empty label (two dots in a row, or a dot at the start)"
+        try:
+            ascii_label = label.encode("idna").decode("ascii")
+        except UnicodeError:
+            ascii_label = label if label.isascii() else ""
+        if not ascii_label:
+            return "a label is not a valid international (IDNA) name, or is too long"
+        if len(ascii_label) > HOST_LABEL_MAX_LENGTH:
+            return (
+                f"a label is {len(ascii_label)} characters long, the limit is "
+                f"{HOST_LABEL_MAX_LENGTH}"
+            )
+        if ascii_label.startswith("-") or ascii_label.endswith("-"):
+            return "a label starts or ends with a hyphen"
+        if not all(c.isascii() and (c.isalnum() or c == "-") for c in ascii_label):
+            return "it contains a character other than letters, digits, hyphens and dots"
+        ascii_labels.append(ascii_label)
+    length = len(".".join(ascii_labels))
+    if length > HOST_MAX_LENGTH:
+        return f"it is {length} characters long, the limit is {HOST_MAX_LENGTH}"
+    return "it is not a DNS name or an IP address"
+
+
+def _is_printable_ascii(char: str) -> bool:
+    return "!" <= char <= "~"
 
 
 # What Intercom's docs put after the URL, however it was pasted: ``<Conversation ID>``,
