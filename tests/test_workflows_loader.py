@@ -512,6 +512,77 @@ def test_url_pasted_as_config_key_is_not_echoed_and_says_to_rotate() -> None:
     assert TOKEN not in str(problem)
 
 
+def test_one_config_key_for_url_and_signing_secret_is_an_error_at_the_second() -> None:
+    problem = only_problem(
+        workflows_yaml(
+            """
+            - id: billing-handoff
+              intercom_webhook_url: {config: billingHandoffSecrets}
+              jam_signing_secret: {config: billingHandoffSecrets}
+            """
+        )
+    )
+    assert (problem.line, problem.column, problem.workflow_id) == (5, 34, "billing-handoff")
+    assert problem.message == (
+        "Config key 'billingHandoffSecrets' of 'jam_signing_secret' is already the key of "
+        "'intercom_webhook_url' at line 4; one key cannot hold both the Intercom URL and the "
+        "Jam signing secret."
+    )
+    assert "`intercom_webhook_url: {config: billingHandoffIntercomUrl}`" in problem.fix
+    assert "`jam_signing_secret: {config: billingHandoffJamSecret}`" in problem.fix
+
+
+def test_shared_key_is_reported_at_whichever_reference_comes_second() -> None:
+    problem = only_problem(
+        workflows_yaml(
+            """
+            - id: billing-handoff
+              jam_signing_secret: {config: shared}
+              intercom_webhook_url: {config: shared}
+            """
+        )
+    )
+    assert (problem.line, problem.column) == (5, 36)
+    assert "'intercom_webhook_url' is already the key of 'jam_signing_secret' at line 4" in (
+        problem.message
+    )
+
+
+def test_another_workflows_url_key_used_as_a_signing_secret_is_an_error() -> None:
+    problem = only_problem(
+        workflows_yaml(
+            """
+            - id: billing-handoff
+              intercom_webhook_url: {config: billingHandoffIntercomUrl}
+            - id: triage
+              intercom_webhook_url: {config: triageIntercomUrl}
+              jam_signing_secret: {config: billingHandoffIntercomUrl}
+            """
+        )
+    )
+    assert (problem.line, problem.column, problem.workflow_id) == (7, 34, "triage")
+    assert "of workflow 'billing-handoff' at line 4" in problem.message
+    assert problem.fix == (
+        "Give this workflow's 'jam_signing_secret' its own key, e.g. "
+        "`jam_signing_secret: {config: triageJamSecret}`, and set it with "
+        "`pulumi config set --secret triageJamSecret`."
+    )
+
+
+def test_two_workflows_may_share_an_intercom_url_key() -> None:
+    loaded = parse_workflows(
+        workflows_yaml(
+            """
+            - id: billing-handoff
+              intercom_webhook_url: {config: sharedIntercomUrl}
+            - id: triage
+              intercom_webhook_url: {config: sharedIntercomUrl}
+            """
+        )
+    )
+    assert [w.id for w in loaded.workflows] == ["billing-handoff", "triage"]
+
+
 def test_events_must_be_a_list() -> None:
     problem = only_problem(
         workflows_yaml(
@@ -704,6 +775,102 @@ def test_intercom_url_problem_never_contains_the_url() -> None:
     answer = intercom_url_problem(url)
     assert answer is not None
     assert "Fix: Remove the trailing '/<Conversation ID>'" in answer
+    assert TOKEN not in answer
+
+
+@pytest.mark.parametrize("port", ["abc", "99999", "65536", "0", "+80", "\uff18\uff10", "80:90"])
+def test_bad_port_is_located_and_says_which_part_is_wrong(port: str) -> None:
+    problem = only_problem(with_url(f"https://intercom.example:{port}/h/{TOKEN}"))
+    assert (problem.line, problem.column, problem.workflow_id) == (4, 27, "billing-handoff")
+    assert (
+        "the URL's port (after the ':' that follows the host) is not a number from 1 to 65535"
+        in (problem.message)
+    )
+    assert "without a port (and its ':') https uses 443" in problem.fix
+    assert TOKEN not in str(problem)
+
+
+@pytest.mark.parametrize("port", ["", "443", "8443", "65535", "00443"])
+def test_usable_port_is_accepted(port: str) -> None:
+    loaded = parse_workflows(with_url(f"https://intercom.example:{port}/h/{TOKEN}"))
+    assert [w.id for w in loaded.workflows] == ["billing-handoff"]
+
+
+@pytest.mark.parametrize(
+    ("host", "broken"),
+    [
+        ("intercom..example", "it has an empty label (two dots in a row, or a dot at the start)"),
+        ("intercom.example..", "it has an empty label"),
+        ("a" * 64 + ".example", "a label is 64 characters long, the limit is 63"),
+        (".".join(["a" * 60] * 5), "it is 304 characters long, the limit is 253"),
+        ("-intercom.example", "a label starts or ends with a hyphen"),
+        ("intercom_x.example", "it contains a character other than letters, digits, hyphens"),
+        ("ö" * 70 + ".example", "a label is not a valid international (IDNA) name"),
+    ],
+)
+def test_invalid_host_is_located_and_says_which_part_of_the_rule_is_broken(
+    host: str, broken: str
+) -> None:
+    problem = only_problem(with_url(f"https://{host}/h/{TOKEN}"))
+    assert (problem.line, problem.column, problem.workflow_id) == (4, 27, "billing-handoff")
+    assert problem.message.startswith(
+        "'intercom_webhook_url': the URL's host is not a valid host name: "
+    )
+    assert broken in problem.message
+    assert "must be an IP address or a DNS name of dot-separated labels" in problem.fix
+    assert host not in str(problem)
+    assert TOKEN not in str(problem)
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["intercom.example", "intercom.example.", "bücher.example", "192.0.2.1", "[2001:db8::1]"],
+)
+def test_valid_hosts_are_accepted_as_the_shared_host_rule_says(host: str) -> None:
+    assert intercom_url_problem(f"https://{host}/h/{TOKEN}") is None
+
+
+def test_non_ascii_path_is_located_with_the_percent_encoded_fix() -> None:
+    problem = only_problem(with_url(f"https://intercom.example/hoök/{TOKEN}"))
+    assert (problem.line, problem.column, problem.workflow_id) == (4, 27, "billing-handoff")
+    assert "the URL's path contains a non-ASCII character (U+00F6)" in problem.message
+    assert "write it percent-encoded as '%C3%B6'" in problem.fix
+    assert TOKEN not in str(problem)
+
+
+@pytest.mark.parametrize(("char", "code"), [("\x07", "U+0007"), ("\x7f", "U+007F")])
+def test_control_character_in_the_path_is_located_and_says_remove_it(char: str, code: str) -> None:
+    # Written with a YAML double-quoted escape: the file itself stays printable.
+    escaped = char.encode("unicode_escape").decode("ascii")
+    text = workflows_yaml(
+        f'- id: billing-handoff\n  intercom_webhook_url: "https://intercom.example/h/{TOKEN}{escaped}"\n'
+    )
+    problem = only_problem(text)
+    assert (problem.line, problem.column, problem.workflow_id) == (4, 27, "billing-handoff")
+    assert f"the URL's path contains an invisible or control character ({code})" in (
+        problem.message
+    )
+    assert problem.fix.startswith("Remove the character")
+    assert TOKEN not in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (f"https://intercom.example:abc/h/{TOKEN}", "port"),
+        (f"https://intercom.example:99999/h/{TOKEN}", "port"),
+        (f"https://intercom..example/h/{TOKEN}", "host"),
+        (f"https://{'a' * 64}.example/h/{TOKEN}", "host"),
+        (f"https://intercom.example/hoök/{TOKEN}", "non-ASCII"),
+        (f"https://intercom.example/h/{TOKEN}\u200b", "control character"),
+    ],
+)
+def test_intercom_url_problem_rejects_what_the_relay_cannot_use(url: str, said: str) -> None:
+    """URLs read from stack config get the same checks (and words) as literal ones."""
+    answer = intercom_url_problem(url)
+    assert answer is not None
+    assert said in answer
+    assert "Fix: " in answer
     assert TOKEN not in answer
 
 

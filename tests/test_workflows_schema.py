@@ -10,6 +10,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from infra.workflows import intercom_url_problem
 from relay_function.naming import DEFAULT_EVENTS, KNOWN_EVENTS, WORKFLOW_ID_MAX_LENGTH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,9 +45,12 @@ SCHEMA_REJECTS = [
     "unknown_top_key",
     "unknown_workflow_key",
     "url_encoded_placeholder",
+    "url_host",
     "url_http",
     "url_number",
+    "url_path_non_ascii",
     "url_placeholder",
+    "url_port",
     "url_query",
     "url_trailing_slash",
     "url_userinfo",
@@ -58,7 +62,8 @@ SCHEMA_REJECTS = [
 #  - duplicate_key: YAML loads keep the last of two equal keys, so the schema never sees both.
 #  - duplicate_id: uniqueness of one property across array items is not expressible.
 #  - not_yaml: there is no document to validate.
-LOADER_ONLY = ["duplicate_id", "duplicate_key", "not_yaml"]
+#  - config_key_reused: a schema cannot compare the values of two properties.
+LOADER_ONLY = ["config_key_reused", "duplicate_id", "duplicate_key", "not_yaml"]
 
 
 def validator() -> Draft202012Validator:
@@ -99,7 +104,7 @@ def test_every_invalid_fixture_is_classified() -> None:
     assert on_disk == set(SCHEMA_REJECTS) | set(LOADER_ONLY)
 
 
-@pytest.mark.parametrize("name", ["duplicate_id", "duplicate_key"])
+@pytest.mark.parametrize("name", ["config_key_reused", "duplicate_id", "duplicate_key"])
 def test_loader_only_fixture_passes_the_schema(name: str) -> None:
     """Documents the limit: the schema accepts these, which is why the loader checks them."""
     assert validator().is_valid(load_yaml(FIXTURES / "invalid" / f"{name}.yaml"))
@@ -162,8 +167,40 @@ def test_schema_id_rule_matches_the_naming_module() -> None:
         ("https://intercom.example", False),
         ("https://u@intercom.example/fin/hooks/TESTONLY-token", False),
         ("https://intercom.example/fin/hooks/TESTONLY-token#x", False),
+        ("https://intercom.example:8443/fin/hooks/TESTONLY-token", True),
+        ("https://[2001:db8::1]/fin/hooks/TESTONLY-token", True),
+        ("https://intercom.example:99999/fin/hooks/TESTONLY-token", False),
+        ("https://intercom.example:0/fin/hooks/TESTONLY-token", False),
+        ("https://intercom.example:abc/fin/hooks/TESTONLY-token", False),
+        ("https://intercom..example/fin/hooks/TESTONLY-token", False),
+        ("https://" + "a" * 64 + ".example/fin/hooks/TESTONLY-token", False),
+        ("https://intercom.example/fin/hoöks/TESTONLY-token", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token\x7f", False),
     ],
 )
 def test_schema_literal_url_rule(url: str, valid: bool) -> None:
     literal = Draft202012Validator(SCHEMA["$defs"]["literalIntercomUrl"])
     assert literal.is_valid(url) is valid
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://intercom.example/fin/hooks/TESTONLY-token",
+        "https://intercom.example:8443/fin/hooks/TESTONLY-token",
+        "https://bücher.example/fin/hooks/TESTONLY-token",
+        "https://intercom.example./fin/hooks/TESTONLY-token",
+        "https://192.0.2.10/fin/hooks/TESTONLY-token",
+        "https://intercom.example/fin/hooks/TESTONLY%C3%B6-token~",
+        "https://intercom.example:99999/fin/hooks/TESTONLY-token",
+        "https://intercom.example:+80/fin/hooks/TESTONLY-token",
+        "https://intercom.example../fin/hooks/TESTONLY-token",
+        "https://-intercom.example/fin/hooks/TESTONLY-token",
+        "https://intercom_x.example/fin/hooks/TESTONLY-token",
+        "https://intercom.example/fin/hooks/TESTONLY-token\u200b",
+    ],
+)
+def test_schema_and_loader_agree_on_hosts_ports_and_paths(url: str) -> None:
+    """Editors flag exactly the URLs the loader (and so the relay) refuses, for these parts."""
+    literal = Draft202012Validator(SCHEMA["$defs"]["literalIntercomUrl"])
+    assert literal.is_valid(url) is (intercom_url_problem(url) is None)
