@@ -18,9 +18,11 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import heapq
 import hmac
 import http.client
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -45,6 +47,7 @@ from naming import (
     ROUTE_PREFIX,
     ROUTES_ENV,
     intercom_url_env,
+    is_valid_host,
     is_valid_workflow_id,
     signing_secret_env,
 )
@@ -160,6 +163,7 @@ class Config:
     max_body_bytes: int
     forward_timeout: float
     problems: tuple[ConfigProblem, ...]
+    ca_bundle: str | None = None  # checked at start-up; None: system CAs only
 
 
 def _is_loopback(host: str) -> bool:
@@ -181,6 +185,9 @@ def parse_intercom_url(url: str) -> IntercomTarget:
     host = parts.hostname or ""
     if not host:
         raise ValueError("has no host")
+    if not is_valid_host(host):
+        # Else the IDNA encoding at connect time fails on every forward (e.g. "a..b").
+        raise ValueError("has an invalid host name (empty label, or a label over 63 characters)")
     if parts.scheme == "http" and not _is_loopback(host):
         raise ValueError("must use https (plain http is allowed only for loopback hosts)")
     if parts.scheme not in ("http", "https"):
@@ -269,6 +276,26 @@ def _positive_number(
     return value
 
 
+def _ca_bundle(env: Mapping[str, str], problems: list[ConfigProblem]) -> str | None:
+    """RELAY_CA_BUNDLE if it is a readable file of PEM certificates; else None, said once."""
+    path = env.get(CA_BUNDLE_ENV, "").strip()
+    if not path:
+        return None
+    try:
+        # A bare context: loads only this file, not the system store (cheap at import).
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (OSError, ValueError):  # ssl.SSLError is an OSError
+        problems.append(
+            ConfigProblem(
+                None,
+                f"{CA_BUNDLE_ENV} is not a readable file of PEM CA certificates: fix or unset "
+                "it; until then only the system CAs are trusted",
+            )
+        )
+        return None
+    return path
+
+
 def load_config(env: Mapping[str, str]) -> Config:
     """Read the whole configuration; every problem is collected, none raises."""
     problems: list[ConfigProblem] = []
@@ -313,7 +340,8 @@ def load_config(env: Mapping[str, str]) -> Config:
         routes[workflow_id] = Route(workflow_id, frozenset(events), target, keys)
     max_body = _positive_number(env, MAX_BODY_ENV, DEFAULT_MAX_BODY_BYTES, problems)
     timeout = _positive_number(env, FORWARD_TIMEOUT_ENV, DEFAULT_FORWARD_TIMEOUT_SECONDS, problems)
-    return Config(routes, int(max_body), timeout, tuple(problems))
+    ca_bundle = _ca_bundle(env, problems)
+    return Config(routes, int(max_body), timeout, tuple(problems), ca_bundle)
 
 
 # --------------------------------------------------------------------------------------------
@@ -335,9 +363,14 @@ def log(severity: str, message: str, **fields: object) -> None:
 # Pure helpers: route, verify, parse
 
 
+def _known_workflow_id(config: Config, path: str) -> str | None:
+    workflow_id = path.removeprefix(ROUTE_PREFIX) if path.startswith(ROUTE_PREFIX) else None
+    return workflow_id if workflow_id in config.routes else None
+
+
 def route_for(config: Config, path: str, method: str) -> Route:
     """The route ``path`` names, or UnknownRoute / MethodNotAllowed."""
-    workflow_id = path.removeprefix(ROUTE_PREFIX) if path.startswith(ROUTE_PREFIX) else None
+    workflow_id = _known_workflow_id(config, path)
     route = config.routes.get(workflow_id) if workflow_id is not None else None
     if route is None:
         raise UnknownRoute("no such route")
@@ -408,7 +441,7 @@ class JamEvent:
 
 
 def _conversation_id(value: object) -> str | None:
-    if value is None:
+    if value is None or value == "":  # absent, null or empty: no conversation
         return None
     # bool is an int subclass; True must not become "True".
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -419,31 +452,61 @@ def _conversation_id(value: object) -> str | None:
     return text
 
 
-def parse(body: bytes) -> JamEvent:
-    """A Jam event from a verified body, or BadRequest / InvalidEvent."""
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):  # 1e999 parses to inf
+        raise BadRequest("body has a non-finite number (NaN or Infinity are not JSON)")
+    return value
+
+
+def _reject_constant(name: str) -> float:
+    raise BadRequest("body has a non-finite number (NaN or Infinity are not JSON)")
+
+
+def decode_object(body: bytes) -> dict[str, Any]:
+    """The verified body as a JSON object of finite numbers, or BadRequest."""
     try:
-        decoded = json.loads(body.decode("utf-8"))
+        decoded = json.loads(
+            body.decode("utf-8"), parse_float=_finite_float, parse_constant=_reject_constant
+        )
     except (ValueError, RecursionError):
         raise BadRequest("body is not UTF-8 JSON") from None
     if not isinstance(decoded, dict):
         raise BadRequest("body is not a JSON object")
-    event_type = decoded.get("type")
+    return decoded
+
+
+def event_type_of(document: Mapping[str, Any]) -> str:
+    event_type = document.get("type")
     if not isinstance(event_type, str) or not event_type:
         raise InvalidEvent("'type' must be a non-empty string")
-    data = decoded.get("data")
+    return event_type
+
+
+def event_from(document: Mapping[str, Any], event_type: str) -> JamEvent:
+    """The rest of the event (``data``, ``id``, conversation id), or InvalidEvent."""
+    data = document.get("data")
     if not isinstance(data, dict):
         raise InvalidEvent("'data' must be an object")
-    event_id = decoded.get("id")
+    event_id = document.get("id")
     if event_id is not None and not isinstance(event_id, str):
         raise InvalidEvent("'id' must be a string")
     return JamEvent(event_id, event_type, data, _conversation_id(data.get("conversationId")))
+
+
+def parse(body: bytes) -> JamEvent:
+    """A Jam event from a verified body, or BadRequest / InvalidEvent."""
+    document = decode_object(body)
+    return event_from(document, event_type_of(document))
 
 
 def intercom_body(event: JamEvent) -> bytes:
     """What Fin's "Wait for webhook" step receives: the Jam data plus the Jam event id."""
     payload = dict(event.data)
     payload["jamEventId"] = event.event_id
-    return json.dumps({"event": event.type, "payload": payload}, separators=(",", ":")).encode()
+    document = {"event": event.type, "payload": payload}
+    # allow_nan=False: parsing already refused non-finite numbers; never send invalid JSON.
+    return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
 
 
 def idempotency_key(workflow_id: str, message_id: str) -> str:
@@ -454,29 +517,94 @@ def idempotency_key(workflow_id: str, message_id: str) -> str:
 # Forwarding: a small keep-alive pool over http.client (already loaded by the framework).
 
 
-def _ssl_context() -> ssl.SSLContext:
+def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     # create_default_context honours SSL_CERT_FILE/SSL_CERT_DIR; RELAY_CA_BUNDLE adds a CA
     # (a self-signed Intercom stand-in in benchmarks) on top of the system ones.
     context = ssl.create_default_context()
-    extra = os.environ.get(CA_BUNDLE_ENV)
-    if extra:
-        context.load_verify_locations(cafile=extra)
+    if ca_bundle:
+        context.load_verify_locations(cafile=ca_bundle)
     return context
+
+
+class _Watch:
+    """One forward's connection, shut down if its deadline passes before ``stop()``."""
+
+    def __init__(self, conn: http.client.HTTPConnection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self.stopped = False
+        self._fired = False
+
+    def fire(self) -> None:
+        with self._lock:  # held while shutting down: stop() then close() cannot race it
+            if self.stopped:
+                return
+            self._fired = True
+            sock = self._conn.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    # The plain-socket shutdown wakes a blocked read or write, TLS or not.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def stop(self) -> bool:
+        """Disarm; True if the deadline passed and the socket was shut down."""
+        with self._lock:
+            self.stopped = True
+            return self._fired
+
+
+class _Watchdog:
+    """Enforces whole-forward deadlines from one daemon thread.
+
+    Socket timeouts restart with every byte received, so without this an Intercom that drips
+    its answer could hold the forward (and Jam's delivery) far past the deadline. One shared
+    thread, started on first use, costs a heap push per forward instead of a thread start.
+    """
+
+    def __init__(self) -> None:
+        self._wakeup = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._sequence = itertools.count()  # ties on the deadline never compare two _Watch
+        self._thread: threading.Thread | None = None
+
+    def watch(self, conn: http.client.HTTPConnection, deadline: float) -> _Watch:
+        watch = _Watch(conn)
+        with self._wakeup:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="forward-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            heapq.heappush(self._heap, (deadline, next(self._sequence), watch))
+            if self._heap[0][2] is watch:  # earlier than what the thread sleeps towards
+                self._wakeup.notify()
+        return watch
+
+    def _run(self) -> None:
+        with self._wakeup:
+            while True:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][2].stopped or self._heap[0][0] <= now):
+                    heapq.heappop(self._heap)[2].fire()  # a no-op once stopped
+                self._wakeup.wait(self._heap[0][0] - now if self._heap else None)
 
 
 class ConnectionPool:
     """Idle keep-alive connections per (scheme, host, port), shared by all request threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, ca_bundle: str | None = None) -> None:
         self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
         self._context: ssl.SSLContext | None = None
+        self._ca_bundle = ca_bundle
 
     def _new(self, target: IntercomTarget, timeout: float) -> http.client.HTTPConnection:
         if target.scheme == "https":
             with self._lock:
                 if self._context is None:  # built lazily: loading CAs costs import time
-                    self._context = _ssl_context()
+                    try:
+                        self._context = _ssl_context(self._ca_bundle)
+                    except (OSError, ValueError) as error:  # e.g. the CA file went away
+                        raise ForwardFailed(f"TLS set-up failed ({type(error).__name__})") from None
                 context = self._context
             return http.client.HTTPSConnection(
                 target.host, target.port, timeout=timeout, context=context
@@ -520,7 +648,10 @@ class ConnectionPool:
                 return self._exchange(target, conn, path, body, headers, deadline)
             except _StaleConnectionError:
                 pass  # Intercom closed it while idle; resend (same Idempotency-Key) on a fresh one
-        fresh = self._new(target, min(CONNECT_TIMEOUT_SECONDS, timeout))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ForwardFailed("Intercom did not answer in time")
+        fresh = self._new(target, min(CONNECT_TIMEOUT_SECONDS, remaining))
         try:
             return self._exchange(target, fresh, path, body, headers, deadline)
         except _StaleConnectionError:
@@ -537,6 +668,8 @@ class ConnectionPool:
     ) -> int:
         reused = conn.sock is not None
         answer: http.client.HTTPResponse | None = None
+        failure: Exception | None = None
+        watch = WATCHDOG.watch(conn, deadline)
         try:
             if not reused:
                 conn.connect()  # conn.timeout is the connect timeout
@@ -548,22 +681,29 @@ class ConnectionPool:
             answer = conn.getresponse()
             _set_timeout(conn, deadline)
             answer.read(MAX_INTERCOM_ANSWER_BYTES)
-        except TimeoutError:
+        # ValueError: UnicodeError from IDNA-encoding a host, or anything http.client rejects.
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            failure = error
+        finally:
+            deadline_passed = watch.stop()
+        # First: the watchdog's shutdown looks like a peer close (or, to a body read without
+        # a length, like the end of the answer); it is a timeout, never a stale retry.
+        if deadline_passed or isinstance(failure, TimeoutError):
             conn.close()
             raise ForwardFailed("Intercom did not answer in time") from None
-        except (OSError, http.client.HTTPException) as error:
-            conn.close()
-            if answer is not None:
-                return answer.status  # Intercom answered; only its body was cut short
-            if reused and isinstance(error, _STALE_ERRORS):
-                raise _StaleConnectionError() from None
-            # The class name only: messages can carry the host name.
-            raise ForwardFailed(f"Intercom unreachable ({type(error).__name__})") from None
-        if answer.will_close or not answer.isclosed():
-            conn.close()  # server wants to close, or sent more than we read
-        else:
-            self.give_back(target, conn)
-        return answer.status
+        if failure is None and answer is not None:
+            if answer.will_close or not answer.isclosed():
+                conn.close()  # server wants to close, or sent more than we read
+            else:
+                self.give_back(target, conn)
+            return answer.status
+        conn.close()
+        if answer is not None:
+            return answer.status  # Intercom answered; only its body was cut short
+        if reused and isinstance(failure, _STALE_ERRORS):
+            raise _StaleConnectionError() from None
+        # The class name only: messages can carry the host name.
+        raise ForwardFailed(f"Intercom unreachable ({type(failure).__name__})") from None
 
 
 # What a kept-alive connection the peer closed while idle looks like on the next request.
@@ -605,9 +745,6 @@ def _still_open(conn: http.client.HTTPConnection) -> bool:
     except (OSError, ValueError):
         return False
     return not readable
-
-
-POOL = ConnectionPool()
 
 
 def forward(route: Route, event: JamEvent, message_id: str, timeout: float) -> int:
@@ -672,10 +809,13 @@ def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> 
         body = read_body(request, config.max_body_bytes)
         message_id = verify(request.headers, body, route.keys, now())
         context["jam_message_id"] = message_id
-        event = parse(body)
-        context["event_type"] = event.type
-        if event.type not in route.events:
+        document = decode_object(body)
+        event_type = event_type_of(document)
+        context["event_type"] = event_type
+        # Filter before validating the rest: Jam must not retry events this route never takes.
+        if event_type not in route.events:
             return Outcome(200, "ignored", "event type not subscribed on this route", **context)
+        event = event_from(document, event_type)
         if event.conversation_id is None:
             if event.type == JAM_CREATED:
                 return Outcome(200, "ignored", "jam.created without a conversation", **context)
@@ -709,6 +849,8 @@ def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> 
 CONFIG = load_config(os.environ)
 for _problem in CONFIG.problems:
     log("ERROR", _problem.message, workflow_id=_problem.workflow_id, outcome="config_error")
+POOL = ConnectionPool(CONFIG.ca_bundle)
+WATCHDOG = _Watchdog()
 
 
 def _json_response(status: int, document: Mapping[str, object]) -> flask.Response:
@@ -727,7 +869,13 @@ def relay(request: flask.Request) -> flask.Response:
     except RelayAnswer as answer:  # before a route is known
         result = Outcome(answer.status, answer.outcome, str(answer), severity=answer.severity)
     except Exception as error:  # a bug, not bad input: still one log line, never the details
-        result = Outcome(500, "error", f"internal error ({type(error).__name__})", "ERROR")
+        result = Outcome(
+            500,
+            "error",
+            f"internal error ({type(error).__name__})",
+            "ERROR",
+            workflow_id=_known_workflow_id(CONFIG, request.path),
+        )
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     log(
         result.severity,
