@@ -21,6 +21,8 @@ from tests.relay.harness import (  # noqa: E402
     ALL_EVENTS,
     BAD_SECRET,
     BAD_SECRET_VALUE,
+    DRIPPING,
+    DRIPS_ON_REUSE,
     DROPPING,
     FORWARD_TIMEOUT_SECONDS,
     HANG_SECONDS,
@@ -48,6 +50,10 @@ def suite() -> Iterator[Suite]:
     server.start()
     reset = RawIntercom("reset").start()
     dropping = RawIntercom("drop_second").start()
+    raw = {
+        DRIPPING: RawIntercom("drip").start(),
+        DRIPS_ON_REUSE: RawIntercom("drip_second").start(),
+    }
     refused_port = free_port()
     base = f"http://127.0.0.1:{server.port}/hooks/{INTERCOM_PATH_TOKEN}"
     urls = {
@@ -56,6 +62,7 @@ def suite() -> Iterator[Suite]:
         ROTATING: f"{base}/rotating",
         RESET: reset.url,
         DROPPING: dropping.url,
+        **{workflow_id: standin.url for workflow_id, standin in raw.items()},
         REFUSED: f"http://127.0.0.1:{refused_port}/hooks/{INTERCOM_PATH_TOKEN}",
         NO_SECRET: f"{base}/no-secret",
         BAD_SECRET: f"{base}/bad-secret",
@@ -75,10 +82,12 @@ def suite() -> Iterator[Suite]:
     env["RELAY_FORWARD_TIMEOUT_SECONDS"] = str(FORWARD_TIMEOUT_SECONDS)
     relay = LocalRelay(env).start()
     try:
-        yield Suite(relay, standin, reset, dropping, refused_port, urls)
+        yield Suite(relay, standin, reset, dropping, refused_port, urls, raw)
     finally:
         relay.stop()
         reset.stop()
         dropping.stop()
+        for raw_standin in raw.values():
+            raw_standin.stop()
         server.clear()
         server.stop()

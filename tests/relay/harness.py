@@ -36,6 +36,8 @@ NO_SECRET = "no-secret"
 BAD_SECRET = "bad-secret"
 NO_URL = "no-url"
 PLAIN_HTTP_REMOTE = "plain-http-remote"
+DRIPPING = "drips"  # Intercom drips a valid 200 slower than the forward deadline allows
+DRIPS_ON_REUSE = "drips-on-reuse"  # ... only on a kept-alive connection's second request
 BAD_SECRET_VALUE = "whsec_this*is*not*base64"
 REMOTE_HTTP_URL = f"http://intercom.example.com/hooks/{INTERCOM_PATH_TOKEN}"
 
@@ -51,6 +53,7 @@ class Suite:
         dropping: RawIntercom,
         refused_port: int,
         intercom_urls: dict[str, str],
+        raw: dict[str, RawIntercom] | None = None,
     ) -> None:
         self.relay = relay
         self.intercom = intercom
@@ -58,6 +61,7 @@ class Suite:
         self.dropping = dropping
         self.refused_port = refused_port
         self.intercom_urls = intercom_urls
+        self.raw = raw or {}  # workflow id -> its raw-socket stand-in (the drip modes)
         self.session = requests.Session()
 
     def url(self, workflow_id: str) -> str:

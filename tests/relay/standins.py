@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from werkzeug import Request, Response
 
 HANG = -1  # a scripted "answer": sleep past the relay's forward timeout, then 200
+OK_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+# A dripped answer takes this long in all: longer than Jam waits for the relay (15 s).
+DRIP_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -89,12 +92,17 @@ class RawIntercom:
     mode ``reset``: reads each request, then resets the connection (RST, no answer).
     mode ``drop_second``: answers the first request on a connection with 200 (keep-alive),
     then closes the connection without answering the second: a stale pooled connection.
+    mode ``drip``: answers every request with a valid 200, one byte at a time over
+    DRIP_SECONDS (each byte arrives well within any per-read timeout).
+    mode ``drip_second``: answers the first request on a connection at once (keep-alive) and
+    drips the answer to the next one: a slow answer on a reused connection.
     """
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.answered_keys: list[str] = []  # Idempotency-Key of every request answered 200
         self.dropped = 0
+        self.requests = 0  # requests read, in the drip modes
         self._lock = threading.Lock()
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -133,6 +141,9 @@ class RawIntercom:
                     # SO_LINGER 0: close() sends RST instead of FIN.
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 return
+            if self.mode in ("drip", "drip_second"):
+                self._answer_dripping(conn)
+                return
             request = _read_request(conn)
             if request:
                 self._answer(conn, request)
@@ -144,6 +155,20 @@ class RawIntercom:
         finally:
             conn.close()
 
+    def _answer_dripping(self, conn: socket.socket) -> None:
+        answered_at_once = 0
+        while request := _read_request(conn):
+            with self._lock:
+                self.requests += 1
+            if self.mode == "drip_second" and answered_at_once == 0:
+                self._answer(conn, request)
+                answered_at_once += 1
+                continue
+            for byte in OK_ANSWER:  # raises OSError once the relay gives up and closes
+                if self._stopping.wait(DRIP_SECONDS / len(OK_ANSWER)):
+                    return
+                conn.sendall(bytes([byte]))
+
     def _answer(self, conn: socket.socket, request: bytes) -> None:
         key = ""
         for line in request.split(b"\r\n\r\n")[0].split(b"\r\n")[1:]:
@@ -152,6 +177,4 @@ class RawIntercom:
                 key = value.strip().decode()
         with self._lock:
             self.answered_keys.append(key)
-        conn.sendall(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-        )
+        conn.sendall(OK_ANSWER)
