@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from relay_function.naming import RECORDED
-from tests.relay.harness import MAIN, Suite, new_conversation_id
+from relay_function.naming import JAM_CREATED, OPTED_OUT, RECORDED
+from tests.relay.harness import ALL_EVENTS, MAIN, Suite, new_conversation_id
 
 
 @pytest.mark.parametrize(
@@ -125,3 +125,74 @@ def test_one_byte_over_the_limit_is_413(suite: Suite) -> None:
     answer = suite.post(MAIN, b"x" * 65537)
 
     assert answer.status_code == 413
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999"])
+def test_non_finite_number_is_400_and_never_forwarded(suite: Suite, number: bytes) -> None:
+    conversation_id = new_conversation_id()
+    body = b'{"id": "e", "type": "%s", "data": {"conversationId": "%s", "score": %s}}' % (
+        RECORDED.encode(),
+        conversation_id.encode(),
+        number,
+    )
+
+    answer = suite.post(MAIN, body)
+
+    assert (answer.status_code, answer.json()["outcome"]) == (400, "bad_request")
+    assert "non-finite" in answer.json()["message"]
+    assert suite.intercom.received(conversation_id) == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"conversationId": "ab.cd"},
+        {"conversationId": ""},
+        {"conversationId": 12.0},
+        {"conversationId": True},
+        None,
+        [],
+    ],
+)
+@pytest.mark.parametrize("event_type", [JAM_CREATED, OPTED_OUT, "some.future.event"])
+def test_unsubscribed_event_is_ignored_before_its_data_is_checked(
+    suite: Suite, event_type: str, data: Any
+) -> None:
+    """MAIN takes only `recorded`: anything else is 200 ignored, however odd its data."""
+    before = len(suite.intercom.received())
+
+    answer = suite.post(MAIN, json.dumps({"type": event_type, "data": data}).encode())
+
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
+    assert len(suite.intercom.received()) == before
+
+
+@pytest.mark.parametrize("data", [{}, {"conversationId": None}, {"conversationId": ""}])
+def test_subscribed_jam_created_without_a_conversation_is_ignored(
+    suite: Suite, data: dict[str, Any]
+) -> None:
+    before = len(suite.intercom.received())
+
+    answer = suite.post(ALL_EVENTS, json.dumps({"type": JAM_CREATED, "data": data}).encode())
+
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "ignored")
+    assert len(suite.intercom.received()) == before
+
+
+@pytest.mark.parametrize("conversation_id", ["ab.cd", 12.0, True, "x" * 65])
+def test_subscribed_jam_created_with_a_bad_conversation_is_422(
+    suite: Suite, conversation_id: Any
+) -> None:
+    event = {"type": JAM_CREATED, "data": {"conversationId": conversation_id}}
+
+    answer = suite.post(ALL_EVENTS, json.dumps(event).encode())
+
+    assert (answer.status_code, answer.json()["outcome"]) == (422, "bad_request")
+
+
+def test_subscribed_recorder_event_with_empty_conversation_is_422(suite: Suite) -> None:
+    event = {"type": RECORDED, "data": {"conversationId": ""}}
+
+    answer = suite.post(MAIN, json.dumps(event).encode())
+
+    assert (answer.status_code, answer.json()["outcome"]) == (422, "bad_request")
