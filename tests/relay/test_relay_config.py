@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import flask
 
 # relay_function/ is on sys.path (conftest), as in the cloud; mypy checks that folder on its own.
 import main as relay_main  # type: ignore[import-not-found]
 import pytest
+from werkzeug.test import EnvironBuilder
 
 from tests.relay.harness import SECRET
 
@@ -134,3 +138,29 @@ def test_repr_of_a_route_reveals_no_secret() -> None:
     text = repr(loaded)
     assert "capability-token" not in text
     assert SECRET_VALUE not in text
+
+
+@pytest.mark.parametrize(
+    ("path", "workflow_id"), [("/workflows/a", "a"), ("/workflows/zz", None), ("/x", None)]
+)
+def test_internal_error_line_names_a_known_workflow(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    workflow_id: str | None,
+) -> None:
+    """In-process: a 500 needs a relay bug, so one is injected into ``handle``."""
+
+    def broken_handle(*args: object) -> object:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(relay_main, "CONFIG", config(RELAY_ROUTES='{"a": {}}'))
+    monkeypatch.setattr(relay_main, "handle", broken_handle)
+    request = flask.Request(EnvironBuilder(path=path, method="POST").get_environ())
+
+    answer = relay_main.relay(request)
+
+    assert answer.status_code == 500
+    [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert (line["outcome"], line.get("workflow_id")) == ("error", workflow_id)
+    assert "a bug" not in line["message"]

@@ -77,6 +77,7 @@ def test_refused_connection_is_502_and_recovers_when_intercom_listens(suite: Sui
     assert (refused.status_code, refused.json()["outcome"]) == (502, "failed")
     assert (delivered.status_code, delivered.json()["outcome"]) == (200, "delivered")
     assert len(received) == 1
+    assert "allow_reuse_address" not in vars(ThreadingHTTPServer)  # no process-wide change
 
 
 def test_retries_carry_one_idempotency_key_and_recover(suite: Suite) -> None:
@@ -145,6 +146,13 @@ class _Recorder(BaseHTTPRequestHandler):
         pass
 
 
+class _ReusableServer(ThreadingHTTPServer):
+    """Rebinds the port a refused-connection test just probed; the stdlib class is untouched."""
+
+    allow_reuse_address = True
+    daemon_threads = True
+
+
 class _listening_on:  # noqa: N801 (used like a function: `with _listening_on(port)`)
     """Serve 200s on ``port`` for the duration of a ``with`` block; yields the received bodies."""
 
@@ -154,8 +162,7 @@ class _listening_on:  # noqa: N801 (used like a function: `with _listening_on(po
     def __enter__(self) -> list[dict[str, object]]:
         received: list[dict[str, object]] = []
         handler = type("Handler", (_Recorder,), {"received": received})
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self.server = _ReusableServer(("127.0.0.1", self.port), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return received
