@@ -10,8 +10,11 @@ import flask
 # relay_function/ is on sys.path (conftest), as in the cloud; mypy checks that folder on its own.
 import main as relay_main  # type: ignore[import-not-found]
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 
+from infra.workflows import intercom_url_problem
 from tests.relay.harness import SECRET
 
 SECRET_VALUE = SECRET.removeprefix("whsec_")
@@ -164,3 +167,20 @@ def test_internal_error_line_names_a_known_workflow(
     [line] = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     assert (line["outcome"], line.get("workflow_id")) == ("error", workflow_id)
     assert "a bug" not in line["message"]
+
+
+# Hosts and paths built from the characters people paste: the loader and the relay must agree.
+_HOST = st.from_regex(r"[a-z0-9.\-]{1,20}(\.[a-z]{2,6})?", fullmatch=True)
+_PORT = st.sampled_from(["", ":", ":443", ":0", ":8443", ":99999", ":abc"])
+_PATH = st.text(alphabet="abcXYZ019-_./%é ~", max_size=24)
+
+
+@given(host=_HOST, port=_PORT, path=_PATH)
+@settings(max_examples=300, deadline=None)
+def test_every_url_the_loader_accepts_is_one_the_relay_can_use(
+    host: str, port: str, path: str
+) -> None:
+    url = f"https://{host}{port}/{path}"
+    if intercom_url_problem(url) is None:
+        target = relay_main.parse_intercom_url(url)  # raises ValueError if it disagrees
+        assert target.scheme == "https"
