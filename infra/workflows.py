@@ -826,7 +826,7 @@ def _read_config_ref(
         line, column = _position(key_node)
         return ConfigRef(key, line, column)
     fix_example = _suggested_key(label, _KEY_SUFFIX[field_name])
-    if _looks_sensitive(key) or "://" in key:
+    if _looks_sensitive(key):  # URLs ("://") and whsec_ values included
         report.error(
             key_node,
             label,
