@@ -8,7 +8,6 @@ shared resource a workflow change updates in place is the function (its route li
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.alerting import AlertingArgs, RelayAlerting
+from infra.relay_env import routes_json
 from infra.settings import RelaySettings, resource_labels
 from infra.source import RelaySource
 from infra.workflows import ConfigRef, Workflow
@@ -72,12 +72,6 @@ def account_id(function_name: str, purpose: str) -> str:
     tag = hashlib.sha256(function_name.encode()).hexdigest()[:6]
     keep = ACCOUNT_ID_MAX - len(purpose) - len(tag) - 2
     return f"{function_name[:keep].rstrip('-')}-{tag}-{purpose}"
-
-
-def routes_json(workflows: Sequence[Workflow]) -> str:
-    """``RELAY_ROUTES``: compact JSON, workflow id -> events; sorted so file order is irrelevant."""
-    routes = {w.id: {"events": list(w.events)} for w in workflows}
-    return json.dumps(routes, separators=(",", ":"), sort_keys=True)
 
 
 def set_secret_command(key: str, stack: str) -> str:

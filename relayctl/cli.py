@@ -50,7 +50,21 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "print the Jam setup table (Endpoint URL per workflow) from a deployed stack's outputs",
         "python -m relayctl endpoints --stack dev",
     ),
+    "check": (
+        "check",
+        "probe every deployed workflow's endpoint (no event reaches Intercom) and say what is "
+        "not ready",
+        "python -m relayctl check --stack dev",
+    ),
+    "trace": (
+        "trace",
+        "show one conversation's relay log lines (the Cloud Logging query, run through gcloud)",
+        "python -m relayctl trace --conversation 215470686832743 --stack dev",
+    ),
 }
+# Subcommands whose module declares its own arguments (``add_arguments(parser)``); the module is
+# imported only to build the parser, so keep its top-level imports light.
+SELF_DESCRIBING = ("check", "trace")
 
 
 def _add_file(parser: argparse.ArgumentParser) -> None:
@@ -137,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     endpoints = add("endpoints")
     endpoints.add_argument("--stack", metavar="NAME", help="default: the selected Pulumi stack")
+
+    for name in SELF_DESCRIBING:
+        importlib.import_module(f"relayctl.{SUBCOMMANDS[name][0]}").add_arguments(add(name))
     return parser
 
 
