@@ -1,4 +1,4 @@
-"""One entry point, ``python -m relayctl``, with a subcommand per job.
+"""One entry point, ``relayctl`` (or ``python -m relayctl``), with a subcommand per job.
 
 Exit codes: 0 ok; 1 the checked thing is wrong (invalid file, failed delivery); 2 usage error.
 Subcommand modules are imported only when chosen, so ``--help`` stays quick.
@@ -23,43 +23,43 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "demo",
         "run the relay locally with throwaway secrets and watch signed Jam events reach a "
         "stand-in Intercom",
-        "python -m relayctl demo",
+        "relayctl demo",
     ),
     "validate": (
         "validate",
         "check workflows.yaml; with --stack, check Pulumi.<stack>.yaml sets every key it needs",
-        "python -m relayctl validate --stack dev",
+        "relayctl validate --stack dev",
     ),
     "plan": (
         "plan",
         "list the routes a `pulumi up` would deploy; with --base, what changed (for PR review)",
-        "python -m relayctl plan --base origin/main --format markdown",
+        "relayctl plan --base origin/main --format markdown",
     ),
     "serve": (
         "serve",
         "run the relay on 127.0.0.1 with your own secrets until Ctrl-C (try it through a tunnel)",
-        "python -m relayctl serve --port 8080 --secrets-file .relay-secrets.env",
+        "relayctl serve --port 8080 --secrets-file .relay-secrets.env",
     ),
     "send-test-event": (
         "send_test_event",
         "sign a Jam-shaped event with a route's signing secret, post it, explain the answer",
-        "python -m relayctl send-test-event https://RELAY_URL --workflow billing-handoff",
+        "relayctl send-test-event https://RELAY_URL --workflow billing-handoff",
     ),
     "endpoints": (
         "endpoints",
         "print the Jam setup table (Endpoint URL per workflow) from a deployed stack's outputs",
-        "python -m relayctl endpoints --stack dev",
+        "relayctl endpoints --stack dev",
     ),
     "check": (
         "check",
         "probe every deployed workflow's endpoint (no event reaches Intercom) and say what is "
         "not ready",
-        "python -m relayctl check --stack dev",
+        "relayctl check --stack dev",
     ),
     "trace": (
         "trace",
         "show one conversation's relay log lines (the Cloud Logging query, run through gcloud)",
-        "python -m relayctl trace --conversation 215470686832743 --stack dev",
+        "relayctl trace --conversation 215470686832743 --stack dev",
     ),
 }
 # Subcommands whose module declares its own arguments (``add_arguments(parser)``); the module is
@@ -91,7 +91,7 @@ def _add_secrets_file(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     epilog = "examples:\n" + "\n".join(f"  {example}" for _, _, example in SUBCOMMANDS.values())
     parser = argparse.ArgumentParser(
-        prog="python -m relayctl",
+        prog="relayctl",
         description=DESCRIPTION,
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,

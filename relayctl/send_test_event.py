@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     except requests.RequestException as exc:
         print(f"failed: could not reach {url} ({exc.__class__.__name__}).")
         print(
-            "  Is the URL right and the relay deployed? `python -m relayctl endpoints` "
+            "  Is the URL right and the relay deployed? `relayctl endpoints` "
             "prints the deployed Endpoint URLs."
         )
         return EXIT_FAILED
