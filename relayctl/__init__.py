@@ -1,1 +1,1 @@
-"""relayctl: the project's command-line tool (``relayctl --help``, or ``python -m relayctl --help``)."""
+"""relayctl: the project's command-line tool (``relayctl --help``; ``python -m relayctl`` too)."""
