@@ -9,11 +9,14 @@ only declared when the stack lists notification channels: an alert nobody receiv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+
+from infra.settings import RelaySettings
 
 COMPONENT_TYPE = "jam-fin-relay:index:RelayAlerting"
 OUTCOME_LABEL = "outcome"
@@ -24,14 +27,12 @@ ALIGNMENT_PERIOD = "300s"
 
 @dataclass(frozen=True)
 class AlertingArgs:
-    project: str
-    function_name: str
-    service_name: pulumi.Input[str]  # the function's Cloud Run service (short name)
-    notification_channels: tuple[str, ...]
-    thresholds: dict[str, int]  # outcome -> count per 5 minutes above which to alert
-    labels: dict[str, str] = field(default_factory=dict)
+    settings: RelaySettings  # project, function name, channels and thresholds
+    service_name: pulumi.Input[str]  # the relay's Cloud Run service (short name)
+    relay_url: pulumi.Input[str]  # the relay's base URL (https://...run.app)
+    labels: Mapping[str, str]
     # The APIs: a component's depends_on does not reach its children, so they carry it.
-    depends_on: Sequence[pulumi.Resource] = ()
+    depends_on: Sequence[pulumi.Resource]
 
 
 def outcome_log_filter(service_name: str) -> str:
@@ -48,6 +49,50 @@ def outcome_metric_filter(metric_name: str, outcome: str) -> str:
         f'metric.type="logging.googleapis.com/user/{metric_name}" '
         'AND resource.type="cloud_run_revision" '
         f'AND metric.label.{OUTCOME_LABEL}="{outcome}"'
+    )
+
+
+def dashboard_json(function_name: str, metric_name: str) -> str:
+    """A minimal dashboard of outcomes per workflow (expanded in the next commit)."""
+    return json.dumps(
+        {
+            "displayName": f"{function_name} relay",
+            "mosaicLayout": {
+                "columns": 12,
+                "tiles": [
+                    {
+                        "width": 12,
+                        "height": 4,
+                        "widget": {
+                            "title": "Outcomes per workflow",
+                            "xyChart": {
+                                "dataSets": [
+                                    {
+                                        "timeSeriesQuery": {
+                                            "timeSeriesFilter": {
+                                                "filter": (
+                                                    'metric.type="logging.googleapis.com/user/'
+                                                    f'{metric_name}"'
+                                                ),
+                                            }
+                                        },
+                                        "plotType": "STACKED_BAR",
+                                    }
+                                ]
+                            },
+                        },
+                    }
+                ],
+            },
+        }
+    )
+
+
+def dashboard_console_url(project: str, dashboard_id: str) -> str:
+    """The console page of a dashboard whose resource id is projects/N/dashboards/ID."""
+    return (
+        "https://console.cloud.google.com/monitoring/dashboards/builder/"
+        f"{dashboard_id.rsplit('/', 1)[-1]}?project={project}"
     )
 
 
@@ -80,15 +125,15 @@ class RelayAlerting(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
         metric = gcp.logging.Metric(
             f"{name}-outcomes",
-            project=args.project,
-            name=f"{args.function_name}-outcomes",
+            project=args.settings.project,
+            name=f"{args.settings.function_name}-outcomes",
             description="Requests answered by the Jam to Intercom Fin relay, by outcome",
             filter=pulumi.Output.from_input(args.service_name).apply(outcome_log_filter),
             metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
                 metric_kind="DELTA",
                 value_type="INT64",
                 unit="1",
-                display_name=f"{args.function_name} outcomes",
+                display_name=f"{args.settings.function_name} outcomes",
                 labels=[
                     gcp.logging.MetricMetricDescriptorLabelArgs(
                         key=OUTCOME_LABEL, value_type="STRING", description="relay outcome"
@@ -105,12 +150,29 @@ class RelayAlerting(pulumi.ComponentResource):
             opts=child,
         )
         self.metric_name = metric.name
+        dashboard = gcp.monitoring.Dashboard(
+            f"{name}-dashboard",
+            project=args.settings.project,
+            dashboard_json=metric.name.apply(
+                lambda m: dashboard_json(args.settings.function_name, m)
+            ),
+            opts=child,
+        )
+        self.dashboard_url = dashboard.id.apply(
+            lambda i: dashboard_console_url(args.settings.project, i)
+        )
         self.policy_names = {}
-        if args.notification_channels:
+        if args.settings.alert_notification_channels:
             for outcome in ALERTED_OUTCOMES:
                 policy = self._policy(name, args, metric, outcome, child)
                 self.policy_names[outcome] = policy.name
-        self.register_outputs({"metric_name": self.metric_name, **self.policy_names})
+        self.register_outputs(
+            {
+                "metric_name": self.metric_name,
+                "dashboard_url": self.dashboard_url,
+                **self.policy_names,
+            }
+        )
 
     @staticmethod
     def _policy(
@@ -121,11 +183,14 @@ class RelayAlerting(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions,
     ) -> gcp.monitoring.AlertPolicy:
         title, runbook = _POLICY_TEXT[outcome]
-        threshold = args.thresholds.get(outcome, 0)
+        threshold = {
+            "failed": args.settings.alert_failed_threshold,
+            "signature_rejected": args.settings.alert_signature_rejected_threshold,
+        }[outcome]
         return gcp.monitoring.AlertPolicy(
             f"{name}-{outcome.replace('_', '-')}",
-            project=args.project,
-            display_name=f"{args.function_name}: {title}",
+            project=args.settings.project,
+            display_name=f"{args.settings.function_name}: {title}",
             combiner="OR",
             severity="ERROR" if outcome == "failed" else "WARNING",
             conditions=[
@@ -155,7 +220,7 @@ class RelayAlerting(pulumi.ComponentResource):
             documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
                 content=runbook, mime_type="text/markdown"
             ),
-            notification_channels=list(args.notification_channels),
-            user_labels=args.labels,
+            notification_channels=list(args.settings.alert_notification_channels),
+            user_labels=dict(args.labels),
             opts=opts,
         )

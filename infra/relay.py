@@ -315,14 +315,9 @@ class Relay(pulumi.ComponentResource):
         alerting = RelayAlerting(
             f"{name}-alerting",
             AlertingArgs(
-                project=settings.project,
-                function_name=settings.function_name,
+                settings=settings,
                 service_name=service_path.apply(lambda path: path.rsplit("/", 1)[-1]),
-                notification_channels=settings.alert_notification_channels,
-                thresholds={
-                    "failed": settings.alert_failed_threshold,
-                    "signature_rejected": settings.alert_signature_rejected_threshold,
-                },
+                relay_url=self.relay_url,
                 labels=labels,
                 depends_on=services,
             ),
@@ -345,6 +340,7 @@ class Relay(pulumi.ComponentResource):
         self.build_service_account = build_sa.email
         self.source_object = source_object.output_name
         self.outcome_metric = alerting.metric_name
+        self.dashboard_url = alerting.dashboard_url
         self.register_outputs(
             {
                 "relay_url": self.relay_url,
