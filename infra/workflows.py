@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from infra.secret_patterns import looks_sensitive
 from relay_function.naming import (
     DEFAULT_EVENTS,
     HOST_MAX_LENGTH,
@@ -401,11 +402,7 @@ def _is_str(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == f"{_TAG}str"
 
 
-def _looks_sensitive(text: str) -> bool:
-    """True for text that may be a URL or a secret: never quoted in a message."""
-    lowered = text.lower()
-    markers = ("://", "whsec_", "@")
-    return any(m in lowered for m in markers) or ("/" in text and len(text) > 40)
+_looks_sensitive = looks_sensitive  # the one rule, in infra.secret_patterns
 
 
 def _shown(text: str) -> str:
