@@ -4,15 +4,44 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test demo bench clean
+.PHONY: install venv-check lint test demo bench clean
 
-$(STAMP): requirements.txt relay_function/requirements.txt
+# Prints "MAJOR.MINOR ok|old EXECUTABLE". Written so Python 2 runs it too: whoever has only an
+# old interpreter gets one line saying what is needed, not a page of pip resolver output.
+PYTHON_VERSION := import sys; v = sys.version_info; print("%d.%d %s %s" % (v[0], v[1], "ok" if v >= (3, 11) else "old", sys.executable))
+
+# Keep .venv when its interpreter runs, is 3.11+ and matches $(PYTHON)'s version; recreate it
+# when another interpreter built it (a wrong-Python .venv would fail the same way every run).
+venv-check:
+	@want="$$($(PYTHON) -c '$(PYTHON_VERSION)' 2>/dev/null)"; \
+	have="$$($(PY) -c '$(PYTHON_VERSION)' 2>/dev/null)"; \
+	set -- $$want; want_version="$$1"; want_ok="$$2"; want_path="$$3"; \
+	set -- $$have; have_version="$$1"; have_ok="$$2"; \
+	if [ "$$want_ok" = ok ]; then \
+	  if [ -e $(VENV) ] && [ "$$have_version" != "$$want_version" ]; then \
+	    echo "note: $(VENV) was built by Python $${have_version:-(an interpreter that no longer runs)}; recreating it with $$want_path ($$want_version)."; \
+	    rm -rf $(VENV); \
+	  fi; \
+	elif [ "$$have_ok" != ok ]; then \
+	  if [ -n "$$want_version" ]; then found="found $$want_version at $$want_path"; \
+	  else found="'$(PYTHON)' does not run"; fi; \
+	  echo "Python 3.11 or newer is needed; $$found. Install one and set PYTHON, e.g. make $(or $(MAKECMDGOALS),install) PYTHON=python3.12" >&2; \
+	  exit 1; \
+	fi
+
+$(STAMP): requirements.txt relay_function/requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# Editable: puts the `relayctl` command in .venv/bin, running this checkout's code. The
+	# warning hidden is setuptools' generic note on editable installs, printed on every install.
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet --disable-pip-version-check \
+		--no-deps -e .
 	touch $@
 
-install: $(STAMP)
+# The check runs first, every time; the stamp is then judged on what the check left.
+install: venv-check
+	@$(MAKE) --no-print-directory -q $(STAMP) || $(MAKE) --no-print-directory $(STAMP)
 
 lint: install
 	$(PY) -m ruff check .
@@ -25,10 +54,10 @@ test: lint
 	$(PY) -m pytest
 
 demo: install
-	$(PY) -m relayctl demo
+	$(VENV)/bin/relayctl demo
 
 bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
