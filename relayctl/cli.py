@@ -10,7 +10,13 @@ import argparse
 import importlib
 from collections.abc import Sequence
 
-from relayctl.common import DEFAULT_SECRETS_FILE, DEFAULT_WORKFLOWS_FILE, CommandError, err
+from relayctl.common import (
+    DEFAULT_SECRETS_FILE,
+    DEFAULT_WORKFLOWS_FILE,
+    CommandError,
+    err,
+    find_workflows_file,
+)
 
 DESCRIPTION = """\
 Operate the Jam -> Intercom Fin relay from a checkout. Nothing here needs a cloud account
@@ -70,9 +76,11 @@ SELF_DESCRIBING = ("check", "trace")
 def _add_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--file",
-        default=DEFAULT_WORKFLOWS_FILE,
         metavar="F",
-        help=f"the workflows file (default: {DEFAULT_WORKFLOWS_FILE})",
+        help=(
+            f"the workflows file (default: the {DEFAULT_WORKFLOWS_FILE} of the project folder "
+            "you are in, looked for from the current folder upwards)"
+        ),
     )
 
 
@@ -159,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "file", "") is None:  # --file not given: the project you are in
+        args.file = str(find_workflows_file())
     module = importlib.import_module(f"relayctl.{SUBCOMMANDS[args.command][0]}")
     try:
         code: int = module.run(args)

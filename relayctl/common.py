@@ -14,6 +14,9 @@ EXIT_USAGE = 2  # the command was asked for something it cannot do (argparse use
 
 DEFAULT_WORKFLOWS_FILE = "workflows.yaml"
 DEFAULT_SECRETS_FILE = ".relay-secrets.env"
+# A project folder holds both; the checkout this package was installed from is the fallback.
+PROJECT_FILES = ("Pulumi.yaml", DEFAULT_WORKFLOWS_FILE)
+OWN_CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 class CommandError(Exception):
@@ -42,10 +45,32 @@ def report_problem(problem: Problem, *, severity: str) -> None:
         print(f"::{level} file={problem.file},line={problem.line},col={problem.column}::{text}")
 
 
+def is_project(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in PROJECT_FILES)
+
+
+def find_workflows_file(cwd: Path | None = None) -> Path:
+    """The workflows file of the project you are in, so commands work from any subfolder.
+
+    The nearest folder from ``cwd`` upwards holding Pulumi.yaml and workflows.yaml; else the
+    checkout relayctl runs from (an installed ``relayctl`` called from elsewhere). The path is
+    relative when the file is in ``cwd`` itself, absolute otherwise, so output names it plainly.
+    """
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if is_project(folder):
+            return (
+                Path(DEFAULT_WORKFLOWS_FILE) if folder == here else folder / DEFAULT_WORKFLOWS_FILE
+            )
+    if is_project(OWN_CHECKOUT):
+        return OWN_CHECKOUT / DEFAULT_WORKFLOWS_FILE
+    return Path(DEFAULT_WORKFLOWS_FILE)  # reported as missing by load_or_fail
+
+
 def load_or_fail(path: str | Path) -> WorkflowsFile:
     """Load a workflows file, printing every problem; raise CommandError if it is unusable."""
     if not Path(path).is_file():
-        raise usage_error(f"{path}: no such file. Run from the project root or pass --file PATH.")
+        raise usage_error(f"{path}: no such file. Run from the project folder or pass --file PATH.")
     try:
         workflows_file = load_workflows(path)
     except WorkflowsFileError as exc:

@@ -10,20 +10,46 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
+from infra.workflows import ConfigRef, Workflow, intercom_url_problem
 from relay_function.naming import intercom_url_env, signing_secret_env
 from relayctl.common import DEFAULT_SECRETS_FILE, EXIT_FAILED, EXIT_OK, load_or_fail, usage_error
 from relayctl.local_relay import LocalRelay, RelayStartError, relay_env
 from relayctl.secrets_file import SecretSource
 
 POLL_SECONDS = 0.2
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM (a service manager, a test) stops like Ctrl-C
 
 
+def local_url_problem(url: str) -> str | None:
+    """The loader's message for an Intercom URL, or None; plain http is fine on loopback.
+
+    The relay accepts http:// for a loopback stand-in (a local fake Intercom), so such a URL is
+    judged as its https:// twin: every other rule (the placeholder left in, spaces) still holds.
+    """
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        host = None
+    if url.strip().lower().startswith("http://") and host in LOOPBACK_HOSTS:
+        url = "https://" + url.strip()[len("http://") :]
+    return intercom_url_problem(url)
+
+
+def _url_names(workflow: Workflow) -> str:
+    names = [intercom_url_env(workflow.id)]
+    if isinstance(workflow.intercom_webhook_url, ConfigRef):
+        names.append(workflow.intercom_webhook_url.key)
+    return " or ".join(names)
+
+
 def run(args: argparse.Namespace) -> int:
+    print(f"workflows from: {args.file}")
     workflows = load_or_fail(Path(args.file)).workflows
     secrets_path = Path(args.secrets_file or DEFAULT_SECRETS_FILE)
     if args.secrets_file and not secrets_path.is_file():
@@ -57,6 +83,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {workflow.id}: POST {relay.url}{workflow.route_path}")
             if workflow.id not in urls:
                 print(f"    missing Intercom URL: set {intercom_url_env(workflow.id)}")
+            elif (problem := local_url_problem(urls[workflow.id])) is not None:
+                # The relay's own log would only say which rule failed; this says the fix.
+                print(f"    Intercom URL ({_url_names(workflow)}) is not usable: {problem}")
             if workflow.id not in signing:
                 print(
                     f"    missing signing secret: set {signing_secret_env(workflow.id)} "

@@ -130,3 +130,44 @@ def test_port_in_use_fails_clearly(relayctl):
         result = relayctl("serve", "--port", str(port), timeout=60)
     assert result.returncode == 1
     assert f"is port {port} free?" in result.stdout
+
+
+def test_an_unusable_intercom_url_gets_the_loaders_message_in_the_summary(project, child_env):
+    # The step's URL copied with Intercom's placeholder still on the end.
+    token = "Zk9xQw3hV7pL"
+    (project / ".relay-secrets.env").write_text(
+        f"INTERCOM_WEBHOOK_URL__BILLING_HANDOFF=https://api.intercom.io/hooks/{token}"
+        "/<Conversation ID>\n"
+        f"billingHandoffJamSecret={SECRET}\n"
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "relayctl", "serve", "--port", str(port)],
+        cwd=project,
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        printed = wait_for_line(process, READY_LINE)
+    finally:
+        process.kill()
+        rest, _ = process.communicate(timeout=10)
+    summary = printed.split("  bug-report-triage:")[0]
+    assert (
+        "Intercom URL (INTERCOM_WEBHOOK_URL__BILLING_HANDOFF or billingHandoffIntercomUrl) is not "
+        "usable: the URL ends with the placeholder '/<Conversation ID>'" in summary
+    )
+    assert "Remove the trailing '/<Conversation ID>'" in summary
+    assert token not in printed + rest
+
+
+def test_a_local_http_intercom_url_is_not_flagged(serve):
+    _, _, printed = serve
+    assert "is not usable" not in printed
+
+
+def test_names_the_workflows_file_it_serves(serve):
+    _, _, printed = serve
+    assert printed.startswith("workflows from: workflows.yaml\n")
