@@ -1,0 +1,207 @@
+"""bootstrap/ under Pulumi's mocks: who may federate, what each identity holds, what it outputs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bootstrap.access import (
+    DEPLOYER_ROLES,
+    GRANTABLE_ROLES,
+    PREVIEWER_ROLES,
+    RESOURCE_LEVEL_ROLES,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+SA_MEMBER = "gcp:serviceaccount/iAMMember:IAMMember"
+KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+
+
+def email(bootstrap, account_id: str) -> str:
+    return f"{account_id}@{bootstrap.project}.iam.gserviceaccount.com"
+
+
+def test_runs_cleanly_with_only_the_two_required_keys(bootstrap):
+    run = bootstrap.run()
+    assert run.error is None
+    assert {d.inputs["accountId"] for d in run.of_type("gcp:serviceaccount/account:Account")} == {
+        "relay-deploy-dev",
+        "relay-deploy-prod",
+        "relay-preview",
+    }
+
+
+def test_provider_condition_names_the_repository_and_main(bootstrap):
+    condition = bootstrap.run().one(PROVIDER).inputs["attributeCondition"]
+    assert f"assertion.repository == '{bootstrap.repository}'" in condition
+    assert "assertion.ref == 'refs/heads/main'" in condition
+
+
+def test_provider_condition_accepts_pull_requests_only_without_an_environment(bootstrap):
+    condition = bootstrap.run().one(PROVIDER).inputs["attributeCondition"]
+    # The PR branch of the condition pins `sub` to the no-environment form, so a pull-request
+    # job that declares `environment: prod` (sub ...:environment:prod) is refused.
+    pr_clause = condition.split("||", 1)[1]
+    assert "assertion.event_name == 'pull_request'" in pr_clause
+    assert f"assertion.sub == 'repo:{bootstrap.repository}:pull_request'" in pr_clause
+
+
+def test_provider_trusts_github_actions_tokens(bootstrap):
+    provider = bootstrap.run().one(PROVIDER)
+    assert provider.inputs["oidc"]["issuerUri"] == "https://token.actions.githubusercontent.com"
+    assert provider.inputs["attributeMapping"]["google.subject"] == "assertion.sub"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_each_deployer_holds_exactly_the_listed_roles(bootstrap, stack):
+    run = bootstrap.run()
+    roles = run.project_roles(email(bootstrap, f"relay-deploy-{stack}"))
+    assert {role for _, role in roles} == set(DEPLOYER_ROLES)
+
+
+def test_every_deployer_role_says_why():
+    for role, why in DEPLOYER_ROLES.items():
+        assert len(why.split()) >= 4, role
+
+
+def test_deployer_may_grant_only_the_main_programs_project_roles(bootstrap):
+    run = bootstrap.run()
+    roles = run.project_roles(email(bootstrap, "relay-deploy-prod"))
+    grant = roles[(bootstrap.project, "roles/resourcemanager.projectIamAdmin")]
+    expression = grant.inputs["condition"]["expression"]
+    assert "iam.googleapis.com/modifiedGrantsByRole" in expression
+    assert re.findall(r"'(roles/[^']+)'", expression) == list(GRANTABLE_ROLES)
+
+
+def test_every_role_the_main_program_grants_is_one_the_deployer_may_grant():
+    source = "\n".join(p.read_text() for p in sorted((REPO / "infra").glob("*.py")))
+    granted = set(re.findall(r"\"(roles/[A-Za-z.]+)\"", source))
+    assert granted, "no role found in infra/*.py"
+    assert granted <= set(GRANTABLE_ROLES) | set(RESOURCE_LEVEL_ROLES)
+
+
+def test_stack_deployers_are_federated_only_from_their_own_environment(bootstrap):
+    run = bootstrap.run()
+    bindings = {d.inputs["serviceAccountId"]: d for d in run.of_type(SA_MEMBER)}
+    for stack in ("dev", "prod"):
+        account = email(bootstrap, f"relay-deploy-{stack}")
+        binding = bindings[f"projects/{bootstrap.project}/serviceAccounts/{account}"]
+        assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
+        assert binding.inputs["member"] == (
+            f"principal://iam.googleapis.com/projects/{bootstrap.number}/locations/global/"
+            f"workloadIdentityPools/github-actions/subject/"
+            f"repo:{bootstrap.repository}:environment:{stack}"
+        )
+
+
+def test_previewer_is_federated_only_from_pull_requests(bootstrap):
+    run = bootstrap.run()
+    sa = f"projects/{bootstrap.project}/serviceAccounts/{email(bootstrap, 'relay-preview')}"
+    members = [
+        d.inputs["member"] for d in run.of_type(SA_MEMBER) if d.inputs["serviceAccountId"] == sa
+    ]
+    assert len(members) == 1
+    assert members[0].endswith(f"/subject/repo:{bootstrap.repository}:pull_request")
+
+
+def test_previewer_is_read_only_on_dev_and_has_nothing_on_prod(bootstrap):
+    run = bootstrap.run(stackProjects="dev=acme-relay-dev,prod=acme-relay-prod")
+    roles = run.project_roles(email(bootstrap, "relay-preview"))
+    assert set(roles) == {("acme-relay-dev", role) for role in PREVIEWER_ROLES}
+    assert set(PREVIEWER_ROLES) == {"roles/viewer"}
+
+
+def test_each_deployer_is_granted_only_on_its_stacks_project(bootstrap):
+    run = bootstrap.run(stackProjects="dev=acme-relay-dev,prod=acme-relay-prod")
+    dev = run.project_roles(email(bootstrap, "relay-deploy-dev"))
+    prod = run.project_roles(email(bootstrap, "relay-deploy-prod"))
+    assert {project for project, _ in dev} == {"acme-relay-dev"}
+    assert {project for project, _ in prod} == {"acme-relay-prod"}
+
+
+def test_outputs_the_repository_variables_for_pulumi_cloud(bootstrap):
+    variables = bootstrap.run().outputs["repository_variables"]
+    assert set(variables) == {
+        "GCP_WORKLOAD_IDENTITY_PROVIDER",
+        "GCP_DEPLOY_SERVICE_ACCOUNTS",
+        "GCP_PREVIEW_SERVICE_ACCOUNT",
+    }
+    assert variables["GCP_WORKLOAD_IDENTITY_PROVIDER"] == (
+        f"projects/{bootstrap.number}/locations/global/workloadIdentityPools/github-actions/"
+        "providers/github"
+    )
+    assert json.loads(variables["GCP_DEPLOY_SERVICE_ACCOUNTS"]) == {
+        "dev": email(bootstrap, "relay-deploy-dev"),
+        "prod": email(bootstrap, "relay-deploy-prod"),
+    }
+    assert variables["GCP_PREVIEW_SERVICE_ACCOUNT"] == email(bootstrap, "relay-preview")
+
+
+def test_discovered_extra_stack_gets_its_own_deployer(bootstrap):
+    run = bootstrap.run(stacks='["dev", "staging", "prod"]')
+    accounts = json.loads(run.outputs["repository_variables"]["GCP_DEPLOY_SERVICE_ACCOUNTS"])
+    assert accounts["staging"] == email(bootstrap, "relay-deploy-staging")
+
+
+def test_gcs_backend_outputs_the_bucket_and_one_kms_key_per_stack(bootstrap):
+    run = bootstrap.run(stateBackend="gcs")
+    assert run.outputs["repository_variables"]["PULUMI_BACKEND_URL"].startswith("gs://")
+    providers = run.outputs["secrets_providers"]
+    assert set(providers) == {"dev", "prod"}
+    assert providers["prod"].startswith("gcpkms://projects/acme-ci/locations/us-central1/")
+    assert providers["prod"].endswith("/cryptoKeys/stack-prod")
+
+
+def test_gcs_backend_previewer_reaches_devs_key_and_state_only(bootstrap):
+    run = bootstrap.run(stateBackend="gcs")
+    member = f"serviceAccount:{email(bootstrap, 'relay-preview')}"
+    keys = [d.inputs for d in run.of_type(KEY_MEMBER) if d.inputs["member"] == member]
+    assert [(k["cryptoKeyId"].rsplit("/", 1)[-1], k["role"]) for k in keys] == [
+        ("stack-dev", "roles/cloudkms.cryptoKeyDecrypter")
+    ]
+    state = [d.inputs for d in run.of_type(BUCKET_MEMBER) if d.inputs["member"] == member]
+    assert {s["role"] for s in state} == {"roles/storage.objectViewer"}
+    conditions = " ".join(s["condition"]["expression"] for s in state)
+    assert "/jam-fin-relay/dev" in conditions
+    assert "prod" not in conditions
+
+
+def test_gcs_backend_dev_deployer_cannot_reach_prods_key(bootstrap):
+    run = bootstrap.run(stateBackend="gcs")
+    member = f"serviceAccount:{email(bootstrap, 'relay-deploy-dev')}"
+    keys = {
+        d.inputs["cryptoKeyId"] for d in run.of_type(KEY_MEMBER) if d.inputs["member"] == member
+    }
+    assert keys == {
+        "projects/acme-ci/locations/us-central1/keyRings/jam-fin-relay-state/cryptoKeys/stack-dev"
+    }
+
+
+def test_missing_repository_fails_before_any_resource(bootstrap):
+    run = bootstrap.run(githubRepository=None)
+    assert run.error is not None
+    assert "githubRepository" in str(run.error)
+    assert "pulumi config set githubRepository" in str(run.error)
+    assert run.declared == []
+
+
+def test_stack_projects_for_an_unknown_stack_is_refused(bootstrap):
+    run = bootstrap.run(stackProjects="qa=acme-relay-qa")
+    assert run.error is not None
+    assert "'qa=acme-relay-qa'" in str(run.error)
+
+
+def test_template_prompts_for_exactly_the_required_keys(bootstrap):
+    project = yaml.safe_load((REPO / "bootstrap" / "Pulumi.yaml").read_text())
+    prompted = set(project["template"]["config"])
+    assert prompted == {"gcp:project", "githubRepository"}
+    # Each prompted key is required: leaving it out fails; declared config has defaults.
+    for key in prompted:
+        assert bootstrap.run(**{key: None}).error is not None, key
+    assert all("default" in spec for spec in project["config"].values())
