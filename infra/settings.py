@@ -26,6 +26,14 @@ DEFAULT_CONCURRENCY = 16
 DEFAULT_INGRESS = "ALLOW_ALL"
 DEFAULT_ALERT_FAILED_THRESHOLD = 0
 DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD = 5
+DEFAULT_ALERT_NOT_CONFIGURED_THRESHOLD = 0
+DEFAULT_ALERT_REFUSED_THRESHOLD = 5
+DEFAULT_ALERT_REFUSED_WINDOW_MINUTES = 60
+DEFAULT_UPTIME_CHECK_PERIOD_SECONDS = 60
+UPTIME_CHECK_PERIODS = (60, 300, 600, 900)  # the periods Cloud Monitoring accepts
+# Monitoring may answer 404 for up to 10 minutes after a log metric is created
+# (terraform-provider-google #11102), so alert policies wait this long after new metrics.
+DEFAULT_ALERT_METRIC_WAIT_SECONDS = 600
 
 INGRESS_VALUES = ("ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB")
 # Cloud Run accepts up to 60 min for HTTP functions; Jam gives up far sooner, so cap lower.
@@ -64,6 +72,11 @@ class RelaySettings:
     alert_notification_channels: tuple[str, ...] = ()
     alert_failed_threshold: int = DEFAULT_ALERT_FAILED_THRESHOLD
     alert_signature_rejected_threshold: int = DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD
+    alert_not_configured_threshold: int = DEFAULT_ALERT_NOT_CONFIGURED_THRESHOLD
+    alert_refused_threshold: int = DEFAULT_ALERT_REFUSED_THRESHOLD
+    alert_refused_window_minutes: int = DEFAULT_ALERT_REFUSED_WINDOW_MINUTES
+    uptime_check_period_seconds: int = DEFAULT_UPTIME_CHECK_PERIOD_SECONDS
+    alert_metric_wait_seconds: int = DEFAULT_ALERT_METRIC_WAIT_SECONDS
 
 
 # key (in this project's namespace) -> (default shown in docs, meaning). README.md (Configuration)
@@ -83,6 +96,11 @@ SETTING_KEYS: dict[str, str] = {
     "alertNotificationChannels": "[]",
     "alertFailedThreshold": str(DEFAULT_ALERT_FAILED_THRESHOLD),
     "alertSignatureRejectedThreshold": str(DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD),
+    "alertNotConfiguredThreshold": str(DEFAULT_ALERT_NOT_CONFIGURED_THRESHOLD),
+    "alertRefusedByIntercomThreshold": str(DEFAULT_ALERT_REFUSED_THRESHOLD),
+    "alertRefusedByIntercomWindowMinutes": str(DEFAULT_ALERT_REFUSED_WINDOW_MINUTES),
+    "uptimeCheckPeriodSeconds": str(DEFAULT_UPTIME_CHECK_PERIOD_SECONDS),
+    "alertMetricWaitSeconds": str(DEFAULT_ALERT_METRIC_WAIT_SECONDS),
 }
 
 Lookup = Callable[[str], str | None]
@@ -275,6 +293,7 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
         stack,
         problems,
     )
+    monitoring = _monitoring_settings(project_lookup, stack, problems)
 
     if problems:
         raise SettingsError(problems)
@@ -297,7 +316,43 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
         alert_notification_channels=channels,
         alert_failed_threshold=failed_threshold,
         alert_signature_rejected_threshold=rejected_threshold,
+        alert_not_configured_threshold=monitoring["alert_not_configured_threshold"],
+        alert_refused_threshold=monitoring["alert_refused_threshold"],
+        alert_refused_window_minutes=monitoring["alert_refused_window_minutes"],
+        uptime_check_period_seconds=monitoring["uptime_check_period_seconds"],
+        alert_metric_wait_seconds=monitoring["alert_metric_wait_seconds"],
     )
+
+
+def _monitoring_settings(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, int]:
+    """The alert thresholds, uptime check period and metric wait added for issue 12."""
+
+    def number(key: str, default: int, low: int, high: int) -> int:
+        return _int_setting(lookup, key, default, low, high, stack, problems)
+
+    period = number("uptimeCheckPeriodSeconds", DEFAULT_UPTIME_CHECK_PERIOD_SECONDS, 60, 900)
+    if period not in UPTIME_CHECK_PERIODS:
+        problems.append(
+            f"config 'uptimeCheckPeriodSeconds' must be one of "
+            f"{', '.join(map(str, UPTIME_CHECK_PERIODS))}, got {period}. "
+            f"Fix: {_set_command('uptimeCheckPeriodSeconds', stack, '60')}"
+        )
+    return {
+        "alert_not_configured_threshold": number(
+            "alertNotConfiguredThreshold", DEFAULT_ALERT_NOT_CONFIGURED_THRESHOLD, 0, 1_000_000
+        ),
+        "alert_refused_threshold": number(
+            "alertRefusedByIntercomThreshold", DEFAULT_ALERT_REFUSED_THRESHOLD, 0, 1_000_000
+        ),
+        # Monitoring's alignment period for a condition is at most a day.
+        "alert_refused_window_minutes": number(
+            "alertRefusedByIntercomWindowMinutes", DEFAULT_ALERT_REFUSED_WINDOW_MINUTES, 5, 1440
+        ),
+        "uptime_check_period_seconds": period,
+        "alert_metric_wait_seconds": number(
+            "alertMetricWaitSeconds", DEFAULT_ALERT_METRIC_WAIT_SECONDS, 0, 3600
+        ),
+    }
 
 
 def resource_labels(settings: RelaySettings) -> dict[str, str]:

@@ -132,6 +132,12 @@ class RealisticMocks(pulumi.runtime.Mocks):
             state |= {"url": state["serviceConfig"]["gcfUri"], "state": "ACTIVE"}
         elif t == "gcp:logging/metric:Metric":
             rid = inputs["name"]
+        elif t == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
+            check_id = f"{args.name}-k3j9x2"  # Monitoring appends a random suffix
+            rid = f"projects/{inputs['project']}/uptimeCheckConfigs/{check_id}"
+            state |= {"uptimeCheckId": check_id, "name": rid}
+        elif t == "gcp:monitoring/dashboard:Dashboard":
+            rid = f"projects/{PROJECT_NUMBER}/dashboards/{abs(hash(args.name)) % 10**12}"
         elif t == "gcp:monitoring/alertPolicy:AlertPolicy":
             rid = f"projects/{inputs['project']}/alertPolicies/{abs(hash(args.name)) % 10**12}"
             state["name"] = rid

@@ -1,0 +1,327 @@
+"""Issue 12 under Pulumi's mocks: metrics, dashboard, uptime check, alert policies, metric wait."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from infra import monitoring as m
+from infra.dashboard import BUILT_IN_METRICS
+
+METRIC = "gcp:logging/metric:Metric"
+POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+DASHBOARD = "gcp:monitoring/dashboard:Dashboard"
+UPTIME = "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig"
+SLEEP = "time:index/sleep:Sleep"
+METRIC_WAIT = "relay-alerting-metric-wait"
+CHANNELS = ["projects/acme-support-dev/notificationChannels/123"]
+URL_KEY = "billingHandoffIntercomUrl"
+ALL_POLICIES = {
+    "relay-alerting-failed",
+    "relay-alerting-signature-rejected",
+    "relay-alerting-not-configured",
+    "relay-alerting-refused-by-intercom",
+    "relay-alerting-relay-down",
+}
+
+
+def _run(kit: Any, **config: str) -> Any:
+    run = kit.run("dev", kit.fixtures / "one.yaml", config=config, secrets=kit.secrets(URL_KEY))
+    assert run.error is None, run.error
+    return run
+
+
+@pytest.fixture
+def plain(kit: Any) -> Any:
+    return _run(kit)
+
+
+@pytest.fixture
+def alerted(kit: Any) -> Any:
+    return _run(kit, alertNotificationChannels=json.dumps(CHANNELS))
+
+
+def _metrics(run: Any) -> dict[str, Any]:
+    return {d.inputs["name"]: d for d in run.of_type(METRIC)}
+
+
+def _service_name(run: Any) -> str:
+    service = run.one("gcp:cloudfunctionsv2/function:Function").state["serviceConfig"]["service"]
+    return str(service.rsplit("/", 1)[-1])
+
+
+def _dashboard(run: Any) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(run.one(DASHBOARD).inputs["dashboardJson"])
+    return document
+
+
+def _widgets(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [tile["widget"] for tile in document["mosaicLayout"]["tiles"]]
+
+
+def _chart_filters(document: dict[str, Any]) -> list[str]:
+    return [
+        data_set["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+        for widget in _widgets(document)
+        if "xyChart" in widget
+        for data_set in widget["xyChart"]["dataSets"]
+    ]
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+
+
+def test_three_log_metrics_named_per_stack(plain):
+    assert set(_metrics(plain)) == {
+        "jam-fin-relay-dev-outcomes",
+        "jam-fin-relay-dev-forward-latency",
+        "jam-fin-relay-dev-intercom-status",
+    }
+
+
+def test_latency_metric_is_a_distribution_of_the_logged_latency(plain):
+    latency = _metrics(plain)["jam-fin-relay-dev-forward-latency"]
+    assert latency.inputs["valueExtractor"] == "EXTRACT(jsonPayload.latency_ms)"
+    descriptor = latency.inputs["metricDescriptor"]
+    assert (descriptor["metricKind"], descriptor["valueType"], descriptor["unit"]) == (
+        "DELTA",
+        "DISTRIBUTION",
+        "ms",
+    )
+
+
+def test_latency_buckets_resolve_milliseconds_to_past_the_request_timeout(plain):
+    buckets = _metrics(plain)["jam-fin-relay-dev-forward-latency"].inputs["bucketOptions"]
+    exp = buckets["exponentialBuckets"]
+    # Bucket i (1-based) ends at scale * growth^i; the last must be past the 30 s request timeout.
+    top = exp["scale"] * exp["growthFactor"] ** exp["numFiniteBuckets"]
+    assert exp["scale"] <= 1.0
+    assert top >= 30_000
+    assert exp["growthFactor"] <= 1.5  # percentiles interpolate within at most +50%
+    assert exp["numFiniteBuckets"] <= 200  # Monitoring's limit on buckets
+
+
+def test_latency_metric_counts_only_forwarded_requests(plain):
+    latency_filter = _metrics(plain)["jam-fin-relay-dev-forward-latency"].inputs["filter"]
+    assert latency_filter == m.forwarded_lines(_service_name(plain))
+    assert 'jsonPayload.outcome=("delivered" OR "refused_by_intercom" OR "failed")' in (
+        latency_filter
+    )
+
+
+def test_intercom_status_metric_extracts_the_status(plain):
+    metric = _metrics(plain)["jam-fin-relay-dev-intercom-status"]
+    assert metric.inputs["labelExtractors"]["intercom_status"] == (
+        "EXTRACT(jsonPayload.intercom_status)"
+    )
+    assert metric.inputs["filter"] == m.intercom_status_lines(_service_name(plain))
+
+
+# ---- dashboard -------------------------------------------------------------------------------
+
+
+def test_dashboard_json_is_a_valid_monitoring_dashboard(alerted):
+    dashboards = pytest.importorskip(
+        "google.cloud.monitoring_dashboard_v1",
+        reason="google-cloud-monitoring-dashboards (Google's Dashboard message) not installed",
+    )
+    # Strict parse: an unknown field or enum value raises ParseError.
+    parsed = dashboards.Dashboard.from_json(alerted.one(DASHBOARD).inputs["dashboardJson"])
+    assert parsed.display_name == "jam-fin-relay-dev relay"
+    assert len(parsed.mosaic_layout.tiles) == len(_widgets(_dashboard(alerted)))
+
+
+def test_dashboard_tiles_fit_the_grid_without_overlap(alerted):
+    layout = _dashboard(alerted)["mosaicLayout"]
+    cells: set[tuple[int, int]] = set()
+    for tile in layout["tiles"]:
+        assert tile["xPos"] + tile["width"] <= layout["columns"]
+        mine = {
+            (x, y)
+            for x in range(tile["xPos"], tile["xPos"] + tile["width"])
+            for y in range(tile["yPos"], tile["yPos"] + tile["height"])
+        }
+        assert not cells & mine
+        cells |= mine
+
+
+def test_every_dashboard_chart_reads_a_declared_metric(alerted):
+    declared = {f"{m.LOG_METRIC_PREFIX}{name}" for name in _metrics(alerted)}
+    filters = _chart_filters(_dashboard(alerted))
+    assert filters
+    for chart_filter in filters:
+        metric_type = re.search(r'metric\.type="([^"]+)"', chart_filter)
+        assert metric_type is not None, chart_filter
+        assert metric_type.group(1) in declared | set(BUILT_IN_METRICS), chart_filter
+
+
+def test_dashboard_charts_every_outcome_latency_percentiles_statuses_and_instances(alerted):
+    filters = _chart_filters(_dashboard(alerted))
+    for outcome in m.DASHBOARD_OUTCOMES:
+        assert any(f'metric.label.outcome="{outcome}"' in f for f in filters), outcome
+    reducers = {
+        data_set["timeSeriesQuery"]["timeSeriesFilter"]["aggregation"]["crossSeriesReducer"]
+        for widget in _widgets(_dashboard(alerted))
+        if "xyChart" in widget
+        for data_set in widget["xyChart"]["dataSets"]
+        if "forward-latency" in data_set["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+    }
+    assert reducers == {"REDUCE_PERCENTILE_50", "REDUCE_PERCENTILE_95", "REDUCE_PERCENTILE_99"}
+    assert any("intercom-status" in f for f in filters)
+    assert any("run.googleapis.com/container/instance_count" in f for f in filters)
+
+
+def test_dashboard_links_the_exact_log_queries(alerted):
+    text = next(w["text"]["content"] for w in _widgets(_dashboard(alerted)) if "text" in w)
+    query = m.lines_with_outcome(_service_name(alerted), "not_configured")
+    assert m.logs_explorer_url("acme-support-dev", query) in text
+
+
+def test_dashboard_url_is_a_stack_output(plain):
+    dashboard = plain.one(DASHBOARD)
+    dashboard_id = dashboard.id.rsplit("/", 1)[-1]
+    assert plain.outputs["dashboard_url"] == (
+        "https://console.cloud.google.com/monitoring/dashboards/custom/"
+        f"{dashboard_id}?project=acme-support-dev"
+    )
+
+
+def test_dashboard_without_channels_has_no_uptime_chart(plain):
+    assert not any("uptime_check" in f for f in _chart_filters(_dashboard(plain)))
+
+
+# ---- alerts ----------------------------------------------------------------------------------
+
+
+def test_without_channels_no_policy_no_uptime_check_and_no_wait(plain):
+    assert plain.of_type(POLICY) == []
+    assert plain.of_type(UPTIME) == []
+    assert METRIC_WAIT not in {d.name for d in plain.of_type(SLEEP)}
+
+
+def test_with_channels_a_policy_per_silent_failure(alerted):
+    policies = {p.name: p for p in alerted.of_type(POLICY)}
+    assert set(policies) == ALL_POLICIES
+    for policy in policies.values():
+        assert policy.inputs["notificationChannels"] == CHANNELS
+
+
+@pytest.mark.parametrize(
+    ("policy", "outcome"),
+    [
+        ("relay-alerting-failed", "failed"),
+        ("relay-alerting-signature-rejected", "signature_rejected"),
+        ("relay-alerting-not-configured", "not_configured"),
+        ("relay-alerting-refused-by-intercom", "refused_by_intercom"),
+    ],
+)
+def test_outcome_policy_names_its_metric_and_outcome(alerted, policy, outcome):
+    declared = alerted.one(POLICY, policy)
+    condition = declared.inputs["conditions"][0]["conditionThreshold"]
+    assert condition["filter"] == m.metric_filter("jam-fin-relay-dev-outcomes", outcome=outcome)
+    assert condition["aggregations"][0]["groupByFields"] == ["metric.label.workflow_id"]
+
+
+def test_every_policy_documents_meaning_first_step_and_log_query(alerted):
+    for policy in alerted.of_type(POLICY):
+        documentation = policy.inputs["documentation"]
+        assert documentation["mimeType"] == "text/markdown"
+        assert "**First step:**" in documentation["content"], policy.name
+        assert "https://console.cloud.google.com/logs/query;query=" in documentation["content"]
+        assert "README.md, Operations" in documentation["content"]
+
+
+def test_thresholds_come_from_stack_settings(kit):
+    run = _run(
+        kit,
+        alertNotificationChannels=json.dumps(CHANNELS),
+        alertNotConfiguredThreshold="3",
+        alertRefusedByIntercomThreshold="20",
+        alertRefusedByIntercomWindowMinutes="30",
+    )
+    not_configured = run.one(POLICY, "relay-alerting-not-configured")
+    refused = run.one(POLICY, "relay-alerting-refused-by-intercom")
+    nc = not_configured.inputs["conditions"][0]["conditionThreshold"]
+    rf = refused.inputs["conditions"][0]["conditionThreshold"]
+    assert (nc["thresholdValue"], nc["aggregations"][0]["alignmentPeriod"]) == (3, "300s")
+    assert (rf["thresholdValue"], rf["aggregations"][0]["alignmentPeriod"]) == (20, "1800s")
+
+
+def test_refused_by_intercom_defaults_ignore_single_404s(alerted):
+    refused = alerted.one(POLICY, "relay-alerting-refused-by-intercom")
+    condition = refused.inputs["conditions"][0]["conditionThreshold"]
+    assert condition["thresholdValue"] >= 1  # one refused event never alerts
+    assert condition["aggregations"][0]["alignmentPeriod"] == "3600s"
+
+
+def test_uptime_check_targets_healthz_on_the_relay_host(alerted, kit):
+    check = alerted.one(UPTIME)
+    url = alerted.outputs["relay_url"]
+    assert check.inputs["monitoredResource"] == {
+        "type": "uptime_url",
+        "labels": {"project_id": kit.gcp_project, "host": url.removeprefix("https://")},
+    }
+    http = check.inputs["httpCheck"]
+    assert (http["path"], http["port"], http["useSsl"], http["validateSsl"]) == (
+        "/healthz",
+        443,
+        True,
+        True,
+    )
+    assert check.inputs["period"] == "60s"
+
+
+def test_relay_down_policy_watches_the_uptime_check(alerted):
+    check = alerted.one(UPTIME)
+    policy = alerted.one(POLICY, "relay-alerting-relay-down")
+    condition = policy.inputs["conditions"][0]["conditionThreshold"]
+    check_id = check.state["uptimeCheckId"]
+    assert "monitoring.googleapis.com/uptime_check/check_passed" in condition["filter"]
+    assert f'metric.label.check_id="{check_id}"' in condition["filter"]
+    assert check.urn in policy.dependencies
+
+
+def test_uptime_period_setting_is_validated(kit):
+    run = kit.run(
+        "dev",
+        kit.fixtures / "one.yaml",
+        config={"uptimeCheckPeriodSeconds": "120"},
+        secrets=kit.secrets(URL_KEY),
+    )
+    assert run.error is not None
+    assert "uptimeCheckPeriodSeconds" in str(run.error)
+    assert "60, 300, 600, 900" in str(run.error)
+    assert run.declared == []
+
+
+# ---- the metric wait (terraform-provider-google #11102) --------------------------------------
+
+
+def test_outcome_policies_wait_for_the_sleep_that_waits_for_every_metric(alerted):
+    sleep = alerted.one(SLEEP, METRIC_WAIT)
+    metric_urns = {d.urn for d in alerted.of_type(METRIC)}
+    assert metric_urns <= set(sleep.dependencies)
+    assert sleep.inputs["createDuration"] == "600s"
+    for name in ALL_POLICIES - {"relay-alerting-relay-down"}:
+        assert sleep.urn in alerted.one(POLICY, name).dependencies, name
+
+
+def test_the_wait_is_re_armed_only_by_the_set_of_metrics(kit, alerted):
+    triggers = alerted.one(SLEEP, METRIC_WAIT).inputs["triggers"]
+    assert triggers == {"log_metrics": ",".join(sorted(_metrics(alerted)))}
+    other = _run(
+        kit,
+        alertNotificationChannels=json.dumps(CHANNELS),
+        alertFailedThreshold="9",
+        alertMetricWaitSeconds="300",
+    )
+    assert other.one(SLEEP, METRIC_WAIT).inputs["triggers"] == triggers
+
+
+def test_a_zero_wait_declares_no_sleep(kit):
+    run = _run(kit, alertNotificationChannels=json.dumps(CHANNELS), alertMetricWaitSeconds="0")
+    assert METRIC_WAIT not in {d.name for d in run.of_type(SLEEP)}
+    assert {p.name for p in run.of_type(POLICY)} == ALL_POLICIES
