@@ -12,6 +12,7 @@ from pathlib import Path
 import pulumi
 
 from infra.relay import Relay, RelayArgs, RouteInput
+from infra.relay_env import env_budget, plain_env
 from infra.settings import RelaySettings, SettingsError, settings_from_config
 from infra.source import collect_source
 from infra.workflows import (
@@ -43,9 +44,10 @@ def referenced_keys(workflows: tuple[Workflow, ...]) -> list[str]:
 
 
 def check_inputs(
-    config: pulumi.Config, workflows_file: WorkflowsFile, stack: str
+    config: pulumi.Config, workflows_file: WorkflowsFile, settings: RelaySettings
 ) -> tuple[Workflow, ...]:
-    """The stack's workflows, or a RunError listing every missing key and bad URL."""
+    """The stack's workflows, or a RunError listing every missing key, bad URL and limit."""
+    stack = settings.stack
     deployed = workflows_file.for_stack(stack)
     present_keys = {
         key: pulumi.runtime.is_config_secret(config.full_key(key))
@@ -63,6 +65,15 @@ def check_inputs(
                     f"config '{ref.key}' (workflow '{workflow.id}'): {url_problem} Store the "
                     f"corrected URL with `pulumi config set --secret {ref.key} --stack {stack}`."
                 )
+    # Cloud Run's environment limits, counted on the names and values this stack would deploy.
+    budget = env_budget(
+        deployed,
+        function_name=settings.function_name,
+        plain=plain_env(deployed, settings.concurrency),
+    )
+    limit_problem = budget.problem(f"stack '{stack}' ({settings.workflows_file})")
+    if limit_problem:
+        problems.append(limit_problem)
     if problems:
         raise pulumi.RunError("\n".join(problems))
     return deployed
@@ -115,7 +126,7 @@ stack = pulumi.get_stack()
 config = pulumi.Config()
 settings = read_settings(config, stack)
 workflows_file = read_workflows(settings)
-deployed = check_inputs(config, workflows_file, stack)
+deployed = check_inputs(config, workflows_file, settings)
 if not deployed:
     pulumi.log.warn(
         f"no workflow in {settings.workflows_file} lists stack '{stack}': "

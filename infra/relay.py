@@ -3,6 +3,9 @@
 Resource names derive from the function name and workflow ids only, so adding or removing a
 workflow adds or removes its own ``WorkflowRoute`` and touches nothing else's name. The one
 shared resource a workflow change updates in place is the function (its route list and env).
+
+Why a Cloud Functions v2 function (and not a Cloud Run Admin API service), how it is made
+public, and why the IAM wait exists: docs/deploy.md, with its sources.
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumiverse_time as time_provider
 
 from infra.alerting import AlertingArgs, RelayAlerting
-from infra.relay_env import routes_json
+from infra.relay_env import plain_env
 from infra.settings import RelaySettings, resource_labels
 from infra.source import RelaySource
 from infra.workflows import ConfigRef, Workflow
 from relay_function.naming import (
-    ROUTES_ENV,
     intercom_url_env,
     route_path,
     signing_secret_env,
@@ -47,17 +50,16 @@ REQUIRED_APIS: dict[str, str] = {
     "monitoring": "monitoring.googleapis.com",
 }
 
-# What the build service account needs, and why (project-level where the target is created by
-# Cloud Functions itself, so this program cannot grant on the resource).
-BUILD_PROJECT_ROLES: dict[str, str] = {
-    # Cloud Build writes the build's log to Cloud Logging; without it builds fail to start.
-    "logs": "roles/logging.logWriter",
-    # The built image is pushed to the `gcf-artifacts` repository that Cloud Functions creates.
-    "artifacts": "roles/artifactregistry.writer",
-}
-# Cloud Functions copies the uploaded archive into its own `gcf-v2-sources-*` staging bucket and
-# the build reads it from there: read-only, and only on buckets of that name.
-STAGING_BUCKET_CONDITION = 'resource.name.startsWith("projects/_/buckets/gcf-v2-sources-")'
+# The build service account's one role, as Google documents it for function builds ("Cloud Run
+# Builder", https://cloud.google.com/run/docs/configuring/services/build-service-account). It
+# reads more of the project's storage than the build strictly touches (the gcf-v2-sources-*
+# staging copy), but it is the role Google maintains as the build pipeline changes; narrower
+# hand-picked grants are undocumented and broke before (docs/deploy.md, "Build account").
+BUILD_ROLE = "roles/run.builder"
+# Old source archives: the archive in use is never deleted by the rule below; one Pulumi replaced
+# (a source change) stays as a noncurrent version this many days, long enough to inspect or
+# restore a rollback's source, then Cloud Storage deletes it.
+NONCURRENT_ARCHIVE_DAYS = 30
 
 ACCOUNT_ID_MAX = 30
 
@@ -76,6 +78,27 @@ def account_id(function_name: str, purpose: str) -> str:
 
 def set_secret_command(key: str, stack: str) -> str:
     return f"pulumi config set --secret {key} --stack {stack}"
+
+
+def grant_key(role: str, account: str, target: str) -> str:
+    """One grant in words: role, which of our accounts, on what."""
+    return f"{role} {account} {target}"
+
+
+def grants_digest(keys: Sequence[str]) -> str:
+    """Names the set of grants: changes when one is added or removed, and on nothing else."""
+    return hashlib.sha256("\n".join(sorted(set(keys))).encode()).hexdigest()
+
+
+PUBLIC_ACCESS_HELP = (
+    "The relay is made public with roles/run.invoker for allUsers on its Cloud Run service. If "
+    "that grant fails with 'One or more users named in the policy do not belong to a permitted "
+    "customer', the organisation enforces domain-restricted sharing "
+    "(constraints/iam.allowedPolicyMemberDomains). Fix: have an organisation policy "
+    'administrator exempt this project (docs/deploy.md, "Public access"), then run `pulumi up` '
+    "again; or deploy private with `pulumi config set publicAccess none` and check the result "
+    "with `relayctl check`."
+)
 
 
 @dataclass(frozen=True)
@@ -101,6 +124,7 @@ class WorkflowRoute(pulumi.ComponentResource):
 
     secret_env_vars: list[gcp.cloudfunctionsv2.FunctionServiceConfigSecretEnvironmentVariableArgs]
     grants: list[gcp.secretmanager.SecretIamMember]
+    grant_keys: list[str]  # what each grant is, in words known before deploying (the IAM wait)
 
     def __init__(
         self, name: str, args: WorkflowRouteArgs, opts: pulumi.ResourceOptions | None = None
@@ -147,6 +171,13 @@ class WorkflowRoute(pulumi.ComponentResource):
         self.grants = [
             grant("intercom-url", url_secret),
             grant("jam-signing-secret", signing_secret),
+        ]
+        self.grant_keys = [
+            grant_key(SECRET_ACCESSOR, "runtime", f"secret:{secret_id}")
+            for secret_id in (
+                f"{settings.function_name}-{workflow.id}-intercom-url",
+                f"{settings.function_name}-{workflow.id}-jam-signing-secret",
+            )
         ]
         self.secret_env_vars = [_secret_env(intercom_url_env(workflow.id), url_secret, url_version)]
         self.signing_secret_version: gcp.secretmanager.SecretVersion | None = None
@@ -248,6 +279,19 @@ class Relay(pulumi.ComponentResource):
             uniform_bucket_level_access=True,
             public_access_prevention="enforced",
             force_destroy=True,  # holds only generated archives
+            # A source change replaces the archive object (its name is its content hash); the
+            # replaced one stays as a noncurrent version for a while, then the rule deletes it.
+            # The archive in use is live, so the rule never touches it.
+            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
+            lifecycle_rules=[
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        with_state="ARCHIVED",
+                        days_since_noncurrent_time=NONCURRENT_ARCHIVE_DAYS,
+                    ),
+                )
+            ],
             labels=labels,
             opts=child,
         )
@@ -260,7 +304,23 @@ class Relay(pulumi.ComponentResource):
             opts=child,
         )
 
-        build_sa, build_grants = self._build_account(name, settings, bucket, child)
+        build_sa, build_grant = self._build_account(name, settings, child)
+
+        # Grants take minutes to reach every Google service, and the first build and revision
+        # fail if they run before (Google: https://cloud.google.com/iam/docs/access-change-propagation;
+        # terraform-provider-google #20571). The wait is re-armed (replaced) only when the set of
+        # grants changes, so an `up` that adds no grant never waits.
+        grants: list[pulumi.Resource] = [build_grant, *(g for r in routes for g in r.grants)]
+        grant_keys = [
+            grant_key(BUILD_ROLE, "build", f"project:{settings.project}"),
+            *(k for r in routes for k in r.grant_keys),
+        ]
+        iam_wait = time_provider.Sleep(
+            f"{name}-iam-propagation",
+            create_duration=f"{settings.iam_propagation_seconds}s",
+            triggers={"grants": grants_digest(grant_keys), "count": str(len(set(grant_keys)))},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*services, *grants]),
+        )
 
         function = gcp.cloudfunctionsv2.Function(
             f"{name}-function",
@@ -289,28 +349,36 @@ class Relay(pulumi.ComponentResource):
                 max_instance_request_concurrency=settings.concurrency,
                 ingress_settings=settings.ingress,
                 all_traffic_on_latest_revision=True,
-                environment_variables={ROUTES_ENV: routes_json([r.workflow for r in args.routes])},
+                # RELAY_ROUTES, and THREADS = concurrency: functions-framework's server then has
+                # a thread for every request Cloud Run may send one instance.
+                environment_variables=plain_env(
+                    [r.workflow for r in args.routes], settings.concurrency
+                ),
                 secret_environment_variables=[v for r in routes for v in r.secret_env_vars],
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # The first revision must already be able to read its secrets and to build.
-                depends_on=[*services, *build_grants, *(g for r in routes for g in r.grants)],
+                # The first build and revision run only once every grant has taken effect.
+                depends_on=[*services, iam_wait],
             ),
         )
         service_config = function.service_config
         service_path = service_config.apply(lambda sc: sc.service if sc and sc.service else "")
         self.relay_url = service_config.apply(lambda sc: sc.uri if sc and sc.uri else "")
 
-        gcp.cloudrunv2.ServiceIamMember(
-            f"{name}-public-invoker",
-            project=settings.project,
-            location=settings.region,
-            name=service_path,
-            role=RUN_INVOKER,
-            member="allUsers",  # Jam calls from the internet; the relay checks signatures
-            opts=child,
-        )
+        if settings.public_access == "allUsers":
+            invoker = gcp.cloudrunv2.ServiceIamMember(
+                f"{name}-public-invoker",
+                project=settings.project,
+                location=settings.region,
+                name=service_path,
+                role=RUN_INVOKER,
+                member="allUsers",  # Jam calls from the internet; the relay checks signatures
+                opts=child,
+            )
+            # Shown beside this resource, so a refusal by the organisation's policy comes with
+            # its fix (the provider's own error text cannot be changed).
+            pulumi.log.info(PUBLIC_ACCESS_HELP, resource=invoker)
 
         alerting = RelayAlerting(
             f"{name}-alerting",
@@ -352,11 +420,8 @@ class Relay(pulumi.ComponentResource):
 
     @staticmethod
     def _build_account(
-        name: str,
-        settings: RelaySettings,
-        bucket: gcp.storage.Bucket,
-        opts: pulumi.ResourceOptions,
-    ) -> tuple[gcp.serviceaccount.Account, list[pulumi.Resource]]:
+        name: str, settings: RelaySettings, opts: pulumi.ResourceOptions
+    ) -> tuple[gcp.serviceaccount.Account, gcp.projects.IAMMember]:
         build_sa, member = _service_account(
             f"{name}-build-sa",
             settings,
@@ -365,40 +430,16 @@ class Relay(pulumi.ComponentResource):
             "Cloud Build identity for the relay's function builds.",
             opts,
         )
-        grants: list[pulumi.Resource] = [
-            gcp.projects.IAMMember(
-                f"{name}-build-{short}",
-                project=settings.project,
-                role=role,
-                member=member,
-                opts=opts,
-            )
-            for short, role in BUILD_PROJECT_ROLES.items()
-        ]
-        grants.append(
-            gcp.projects.IAMMember(
-                f"{name}-build-staging-reader",
-                project=settings.project,
-                role="roles/storage.objectViewer",
-                member=member,
-                condition=gcp.projects.IAMMemberConditionArgs(
-                    title="gcf-v2-sources buckets only",
-                    expression=STAGING_BUCKET_CONDITION,
-                ),
-                opts=opts,
-            )
+        # Project-level: the build reads the staging bucket and writes the image repository
+        # that Cloud Functions creates itself, so there is no resource of ours to grant on.
+        grant = gcp.projects.IAMMember(
+            f"{name}-build-builder",
+            project=settings.project,
+            role=BUILD_ROLE,
+            member=member,
+            opts=opts,
         )
-        # Read the uploaded archive in our own source bucket.
-        grants.append(
-            gcp.storage.BucketIAMMember(
-                f"{name}-build-source-reader",
-                bucket=bucket.name,
-                role="roles/storage.objectViewer",
-                member=member,
-                opts=opts,
-            )
-        )
-        return build_sa, grants
+        return build_sa, grant
 
 
 def _service_account(

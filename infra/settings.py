@@ -35,6 +35,14 @@ UPTIME_CHECK_PERIODS = (60, 300, 600, 900)  # the periods Cloud Monitoring accep
 # (terraform-provider-google #11102), so alert policies wait this long after new metrics.
 DEFAULT_ALERT_METRIC_WAIT_SECONDS = 600
 
+# IAM changes take effect "typically within 2 minutes", sometimes 7 or more (Google, "Access
+# change propagation": https://cloud.google.com/iam/docs/access-change-propagation); a 60 s wait
+# still failed half its runs (terraform-provider-google #20571). Only new grants wait for it.
+DEFAULT_IAM_PROPAGATION_SECONDS = 180
+# How Jam reaches the relay: docs/deploy.md ("Public access") explains both values.
+PUBLIC_ACCESS_VALUES = ("allUsers", "none")
+DEFAULT_PUBLIC_ACCESS = "allUsers"
+
 INGRESS_VALUES = ("ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB")
 # Cloud Run accepts up to 60 min for HTTP functions; Jam gives up far sooner, so cap lower.
 MAX_TIMEOUT_SECONDS = 3600
@@ -77,6 +85,8 @@ class RelaySettings:
     alert_refused_window_minutes: int = DEFAULT_ALERT_REFUSED_WINDOW_MINUTES
     uptime_check_period_seconds: int = DEFAULT_UPTIME_CHECK_PERIOD_SECONDS
     alert_metric_wait_seconds: int = DEFAULT_ALERT_METRIC_WAIT_SECONDS
+    iam_propagation_seconds: int = DEFAULT_IAM_PROPAGATION_SECONDS
+    public_access: str = DEFAULT_PUBLIC_ACCESS
 
 
 # key (in this project's namespace) -> (default shown in docs, meaning). README.md (Configuration)
@@ -101,6 +111,8 @@ SETTING_KEYS: dict[str, str] = {
     "alertRefusedByIntercomWindowMinutes": str(DEFAULT_ALERT_REFUSED_WINDOW_MINUTES),
     "uptimeCheckPeriodSeconds": str(DEFAULT_UPTIME_CHECK_PERIOD_SECONDS),
     "alertMetricWaitSeconds": str(DEFAULT_ALERT_METRIC_WAIT_SECONDS),
+    "iamPropagationSeconds": str(DEFAULT_IAM_PROPAGATION_SECONDS),
+    "publicAccess": DEFAULT_PUBLIC_ACCESS,
 }
 
 Lookup = Callable[[str], str | None]
@@ -294,6 +306,7 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
         problems,
     )
     monitoring = _monitoring_settings(project_lookup, stack, problems)
+    deploy = _deploy_settings(project_lookup, stack, problems)
 
     if problems:
         raise SettingsError(problems)
@@ -321,7 +334,29 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
         alert_refused_window_minutes=monitoring["alert_refused_window_minutes"],
         uptime_check_period_seconds=monitoring["uptime_check_period_seconds"],
         alert_metric_wait_seconds=monitoring["alert_metric_wait_seconds"],
+        **deploy,
     )
+
+
+def _deploy_settings(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, Any]:
+    """How long new IAM grants are given to take effect, and how Jam reaches the relay."""
+    wait = _int_setting(
+        lookup,
+        "iamPropagationSeconds",
+        DEFAULT_IAM_PROPAGATION_SECONDS,
+        0,
+        1800,
+        stack,
+        problems,
+    )
+    public_access = lookup("publicAccess") or DEFAULT_PUBLIC_ACCESS
+    if public_access not in PUBLIC_ACCESS_VALUES:
+        problems.append(
+            f"config 'publicAccess' must be one of {', '.join(PUBLIC_ACCESS_VALUES)}, got "
+            f'{public_access!r} (docs/deploy.md, "Public access"). '
+            f"Fix: {_set_command('publicAccess', stack, DEFAULT_PUBLIC_ACCESS)}"
+        )
+    return {"iam_propagation_seconds": wait, "public_access": public_access}
 
 
 def _monitoring_settings(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, int]:

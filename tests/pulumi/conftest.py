@@ -183,6 +183,7 @@ class ProgramRun:
     secret_outputs: set[str]
     error: Exception | None
     warnings: list[str]
+    infos: list[str] = field(default_factory=list)
 
     def of_type(self, type_token: str) -> list[Declared]:
         return [d for d in self.declared if d.type == type_token]
@@ -205,9 +206,12 @@ class ProgramRun:
 class _WarningCollector:
     def __init__(self) -> None:
         self.messages: list[str] = []
+        self.infos: list[str] = []
 
     def debug(self, msg: str) -> None: ...
-    def info(self, msg: str) -> None: ...
+    def info(self, msg: str) -> None:
+        self.infos.append(msg)
+
     def error(self, msg: str) -> None:
         self.messages.append(msg)
 
@@ -270,7 +274,9 @@ def execute(
     assert root is not None
     exported = dict(getattr(root, "outputs", {}))
     values, secret = _sync_await(_resolve_outputs(exported))
-    return ProgramRun(stack, monitor.declared, values, secret, error, collector.messages)
+    return ProgramRun(
+        stack, monitor.declared, values, secret, error, collector.messages, collector.infos
+    )
 
 
 def standard_secrets(*workflow_keys: str, signing: tuple[str, ...] = ()) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""Stacks filter, outputs, stable names, failures before any resource, alerting, source hash."""
+"""Stacks filter, outputs, stable names, early failures, IAM wait, limits, source hash.
+
+Alerting and monitoring resources are tested in test_monitoring.py.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,6 @@ import yaml
 from infra.settings import SETTING_KEYS
 from infra.source import collect_source
 
-POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
-METRIC = "gcp:logging/metric:Metric"
-CHANNELS = [
-    "projects/acme-support-dev/notificationChannels/1234567890",
-    "projects/acme-support-dev/notificationChannels/9876543210",
-]
 STACKS_SECRETS = ("everywhereIntercomUrl", "devOnlyIntercomUrl", "prodOnlyIntercomUrl")
 
 
@@ -199,52 +196,6 @@ def test_invalid_settings_fail_clearly_before_any_resource(kit, config, fragment
     assert "Fix:" in str(run.error)
 
 
-def test_without_channels_only_the_metric_is_declared(kit):
-    run = kit.run(
-        "dev", kit.fixtures / "one.yaml", secrets=kit.secrets("billingHandoffIntercomUrl")
-    )
-    assert run.error is None, run.error
-    assert run.of_type(POLICY) == []
-    metric = run.one(METRIC)
-    service = run.one("gcp:cloudfunctionsv2/function:Function").state["serviceConfig"]["service"]
-    assert f'resource.labels.service_name="{service.rsplit("/", 1)[-1]}"' in metric.inputs["filter"]
-    assert "jsonPayload.outcome" in metric.inputs["filter"]
-    assert metric.inputs["labelExtractors"] == {
-        "outcome": "EXTRACT(jsonPayload.outcome)",
-        "workflow_id": "EXTRACT(jsonPayload.workflow_id)",
-    }
-    descriptor = metric.inputs["metricDescriptor"]
-    assert (descriptor["metricKind"], descriptor["valueType"]) == ("DELTA", "INT64")
-    assert {label["key"] for label in descriptor["labels"]} == {"outcome", "workflow_id"}
-
-
-def test_with_channels_failed_and_signature_rejected_policies_alert_them(kit):
-    run = kit.run(
-        "dev",
-        kit.fixtures / "one.yaml",
-        config={"alertNotificationChannels": json.dumps(CHANNELS), "alertFailedThreshold": "2"},
-        secrets=kit.secrets("billingHandoffIntercomUrl"),
-    )
-    assert run.error is None, run.error
-    metric = run.one(METRIC)
-    policies = {p.name: p for p in run.of_type(POLICY)}
-    assert set(policies) == {"relay-alerting-failed", "relay-alerting-signature-rejected"}
-    for outcome, policy in (
-        ("failed", policies["relay-alerting-failed"]),
-        ("signature_rejected", policies["relay-alerting-signature-rejected"]),
-    ):
-        assert policy.inputs["notificationChannels"] == CHANNELS
-        threshold = policy.inputs["conditions"][0]["conditionThreshold"]
-        assert f'metric.label.outcome="{outcome}"' in threshold["filter"]
-        assert f"logging.googleapis.com/user/{metric.inputs['name']}" in threshold["filter"]
-        assert threshold["comparison"] == "COMPARISON_GT"
-        assert metric.urn in policy.dependencies
-    failed = policies["relay-alerting-failed"].inputs["conditions"][0]["conditionThreshold"]
-    assert failed["thresholdValue"] == 2
-    rejected = policies["relay-alerting-signature-rejected"].inputs["conditions"][0]
-    assert rejected["conditionThreshold"]["thresholdValue"] == 5
-
-
 def test_a_literal_url_is_stored_as_a_secret_and_warned(kit):
     run = kit.run("dev", kit.fixtures / "literal.yaml")
     assert run.error is None, run.error
@@ -318,3 +269,118 @@ def test_pulumi_dev_yaml_holds_no_secret_material(kit):
     for key in ("billingHandoffIntercomUrl", "bugReportTriageJamSecret"):
         assert key in text  # listed in the comment for users to set
         assert f"jam-fin-relay:{key}" not in stack["config"]
+
+
+# --- The IAM propagation wait (issue 10) ---------------------------------------------------
+
+SLEEP = "time:index/sleep:Sleep"
+TWO_SECRETS = ("billingHandoffIntercomUrl", "bugReportTriageIntercomUrl")
+
+
+def _wait_trigger(run) -> dict[str, str]:
+    assert run.error is None, run.error
+    triggers: dict[str, str] = run.one(SLEEP, "relay-iam-propagation").inputs["triggers"]
+    return triggers
+
+
+def test_the_iam_wait_trigger_is_stable_when_no_grant_changes(kit):
+    first = kit.run("dev", kit.fixtures / "two.yaml", secrets=kit.secrets(*TWO_SECRETS))
+    again = kit.run("dev", kit.fixtures / "two.yaml", secrets=kit.secrets(*TWO_SECRETS))
+    assert _wait_trigger(first) == _wait_trigger(again)
+
+
+def test_a_new_secret_value_is_not_a_new_grant_so_nothing_waits(kit):
+    # Storing a Jam signing secret adds a secret version, not a grant: no new wait.
+    before = kit.run("dev", kit.fixtures / "two.yaml", secrets=kit.secrets(*TWO_SECRETS))
+    after = kit.run(
+        "dev",
+        kit.fixtures / "two.yaml",
+        secrets=kit.secrets(*TWO_SECRETS, signing=("billingHandoffJamSecret",)),
+    )
+    assert _wait_trigger(before) == _wait_trigger(after)
+
+
+def test_the_iam_wait_trigger_changes_when_a_grant_is_added_or_removed(kit):
+    base = kit.secrets(*TWO_SECRETS)
+    two = kit.run("dev", kit.fixtures / "two.yaml", secrets=base)
+    three = kit.run(
+        "dev",
+        kit.fixtures / "three.yaml",
+        secrets=base | kit.secrets("accountRecoveryIntercomUrl"),
+    )
+    assert _wait_trigger(two) != _wait_trigger(three)  # a workflow added: two more grants
+    assert _wait_trigger(three)["count"] == "7"  # 3 workflows x 2 secrets + the build role
+    one = kit.run("dev", kit.fixtures / "one.yaml", secrets=kit.secrets(TWO_SECRETS[0]))
+    assert _wait_trigger(one) != _wait_trigger(two)  # a workflow removed
+
+
+def test_the_iam_wait_duration_is_a_stack_setting(kit):
+    run = kit.run(
+        "dev",
+        kit.fixtures / "one.yaml",
+        config={"iamPropagationSeconds": "420"},
+        secrets=kit.secrets("billingHandoffIntercomUrl"),
+    )
+    assert run.error is None, run.error
+    assert run.one(SLEEP).inputs["createDuration"] == "420s"
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ({"iamPropagationSeconds": "-1"}, "config 'iamPropagationSeconds'"),
+        ({"publicAccess": "public"}, "config 'publicAccess'"),
+    ],
+)
+def test_invalid_deploy_settings_fail_before_any_resource(kit, config, fragment):
+    run = kit.run(
+        "dev",
+        kit.fixtures / "one.yaml",
+        config=config,
+        secrets=kit.secrets("billingHandoffIntercomUrl"),
+    )
+    _assert_declares_nothing(run)
+    assert fragment in str(run.error)
+    assert "Fix:" in str(run.error)
+
+
+# --- Platform limits before any resource (issue 10) ----------------------------------------
+
+
+def _many_workflows(path: Path, count: int) -> tuple[Path, list[str]]:
+    lines = ["version: 1", "workflows:"]
+    keys = []
+    for index in range(count):
+        workflow_id = f"support-escalation-workflow-{index:03d}"
+        key = f"supportEscalationWorkflow{index:03d}IntercomUrl"
+        keys.append(key)
+        lines += [
+            f"  - id: {workflow_id}",
+            f"    description: Workflow number {index}",
+            f"    intercom_webhook_url: {{config: {key}}}",
+            f"    jam_signing_secret: {{config: supportEscalationWorkflow{index:03d}JamSecret}}",
+        ]
+    file = path / "many.yaml"
+    file.write_text("\n".join(lines) + "\n")
+    return file, keys
+
+
+def test_a_stack_over_the_environment_limit_fails_before_any_resource(kit, tmp_path):
+    file, keys = _many_workflows(tmp_path, 120)
+    run = kit.run("dev", file, secrets=kit.secrets(*keys))
+    _assert_declares_nothing(run)
+    message = str(run.error)
+    # The loader reports it first (for every stack); __main__.py checks again with the stack's
+    # real function name and THREADS, through the same infra.relay_env.env_budget.
+    assert "120 workflows" in message
+    assert "32768" in message  # the limit, named
+    assert "one relay fits about" in message
+    assert "Fix:" in message
+    assert "stacks:" in message
+
+
+def test_a_stack_within_the_environment_limit_deploys(kit, tmp_path):
+    file, keys = _many_workflows(tmp_path, 40)
+    run = kit.run("dev", file, secrets=kit.secrets(*keys))
+    assert run.error is None, run.error
+    assert len(run.outputs["endpoints"]) == 40
