@@ -130,7 +130,16 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--base", metavar="REF|FILE", help="diff against a git ref's version of the file, or a file"
     )
-    plan.add_argument("--format", choices=("text", "markdown"), default="text")
+    plan.add_argument(
+        "--format",
+        choices=("text", "markdown"),
+        default="text",
+        help=(
+            "text (default) for a terminal; markdown for a pull-request comment: its first line "
+            "is a marker the PR workflow finds it by, and an invalid file becomes a list of "
+            "problems with their fixes (exit 1)"
+        ),
+    )
 
     serve = add("serve")
     _add_file(serve)
@@ -140,7 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
     send = add("send-test-event")
     send.add_argument("endpoint", metavar="ENDPOINT", help="the relay URL or the Endpoint URL")
     send.add_argument("--workflow", required=True, metavar="ID", help="the workflow id")
-    send.add_argument("--event", choices=("recorded", "opted_out"), default="recorded")
+    send.add_argument(
+        "--event",
+        choices=("recorded", "opted_out"),
+        default="recorded",
+        help=(
+            "which Jam event to send: recorded (intercom.recorder.recorded, the default) or "
+            "opted_out (intercom.recorder.opted_out)"
+        ),
+    )
     send.add_argument(
         "--conversation",
         default="215470686832743",
@@ -155,7 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_secrets_file(send)
     _add_file(send)
-    send.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the relay")
+    send.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="how long to wait for the relay's answer (default 20, above the relay's own "
+        "Intercom timeout, so you see its answer rather than a timeout)",
+    )
 
     endpoints = add("endpoints")
     endpoints.add_argument("--stack", metavar="NAME", help="default: the selected Pulumi stack")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
+from infra.secret_patterns import redact
 from infra.workflows import Problem, WorkflowsFile, WorkflowsFileError, load_workflows
 
 EXIT_OK = 0
@@ -27,6 +29,20 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+# A scheme with nothing after it but closing punctuation ("it must start with https://)."): it
+# names no host, so it holds no secret, and the loader's fixes read wrong without it.
+_SCHEME_ONLY_RE = re.compile(r"\bhttps?://(?=['\"`)\]]*[.,;:]*(?:\s|$))", re.IGNORECASE)
+
+
+def redacted(text: str) -> str:
+    """``redact`` (every signing secret and http(s) URL hidden), keeping bare scheme mentions."""
+    pieces = _SCHEME_ONLY_RE.split(text)
+    schemes = _SCHEME_ONLY_RE.findall(text)
+    return redact(pieces[0]) + "".join(
+        scheme + redact(piece) for scheme, piece in zip(schemes, pieces[1:], strict=True)
+    )
+
+
 def usage_error(message: str) -> CommandError:
     return CommandError(message, EXIT_USAGE)
 
@@ -36,12 +52,16 @@ def err(line: str) -> None:
 
 
 def report_problem(problem: Problem, *, severity: str) -> None:
-    """One line per problem (file:line:col first), plus a GitHub annotation when in Actions."""
-    print(f"{severity}: {problem}")
+    """One line per problem (file:line:col first), plus a GitHub annotation when in Actions.
+
+    The loader never quotes a secret; redacting here as well keeps a slip out of CI logs.
+    """
+    shown = redacted(str(problem))
+    print(f"{severity}: {shown}")
     if os.environ.get("GITHUB_ACTIONS") == "true":
         level = "error" if severity == "error" else "warning"
         # Annotations put the message on the PR diff, at the line it is about.
-        text = str(problem).replace("%", "%25").replace("\n", "%0A")
+        text = shown.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         print(f"::{level} file={problem.file},line={problem.line},col={problem.column}::{text}")
 
 

@@ -1,7 +1,9 @@
 """``relayctl plan``: the routes a ``pulumi up`` would deploy, and the diff against a base.
 
 Offline by design: it reads workflows.yaml (and a base version from git or a file), never the
-cloud. Secrets are named by config key only; a literal Intercom URL is never printed.
+cloud. Secrets are named by config key only; a literal Intercom URL is never printed. Its markdown
+is posted as a pull-request comment, so everything printed also goes through ``redacted``: a
+secret pasted anywhere in either file (even one the loader let through) is never echoed.
 """
 
 from __future__ import annotations
@@ -13,17 +15,27 @@ from pathlib import Path
 
 from infra.workflows import (
     ConfigRef,
+    Problem,
     Workflow,
     WorkflowsFile,
     WorkflowsFileError,
+    load_workflows,
     parse_workflows,
 )
 from relay_function.naming import intercom_url_env, signing_secret_env
-from relayctl.common import EXIT_OK, err, load_or_fail, usage_error
+from relayctl.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    err,
+    load_or_fail,
+    redacted,
+    usage_error,
+)
 from relayctl.stack_config import stack_file
 
 # Lets the pull-request workflow find and update its own comment instead of adding a new one.
-COMMENT_MARKER = "<!-- relayctl-plan -->"
+# An interface: .github/workflows/pull-request.yaml looks for exactly this first line.
+COMMENT_MARKER = "<!-- jam-fin-relay:plan -->"
 ENDPOINT_PLACEHOLDER = "<relay URL>"
 
 
@@ -120,7 +132,10 @@ def read_base(base: str, head_path: Path) -> tuple[str, str | None]:
     cwd = head_path.parent
     label = f"{base}:{head_path.name}"
     if not _is_git_commit(base, cwd):
-        raise usage_error(f"--base {base}: neither a file nor a git commit/ref in {cwd}.")
+        raise usage_error(
+            f"--base {base}: neither a file nor a git commit/ref in the repository at "
+            f"{cwd.resolve()}. Check the name, or fetch it first (git fetch origin)."
+        )
     shown = subprocess.run(  # noqa: S603 (fixed argv, no shell)
         ["git", "show", f"{base}:./{head_path.name}"],  # noqa: S607 (git from PATH)
         cwd=cwd,
@@ -149,12 +164,23 @@ def _is_git_commit(ref: str, cwd: Path) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    head = routes_of(load_or_fail(path), args.stack)
+    if args.format == "markdown":
+        head_file = _load_for_markdown(path)
+        if isinstance(head_file, tuple):
+            print(redacted(render_problems_markdown(str(path), head_file)))
+            noun = "problem" if len(head_file) == 1 else "problems"
+            err(redacted(f"failed: {path}: {len(head_file)} {noun}."))
+            return EXIT_FAILED
+    else:
+        head_file = load_or_fail(path)
+    head = routes_of(head_file, args.stack)
     if args.stack and not stack_file(path.parent, args.stack).is_file():
         # Still a plan (a new stack has no file yet), but a typo should not pass silently.
         err(
-            f"note: no {stack_file(path.parent, args.stack).name} next to {path.name}; "
-            f"is '{args.stack}' the stack's name?"
+            redacted(
+                f"note: no {stack_file(path.parent, args.stack).name} next to {path.name}; "
+                f"is '{args.stack}' the stack's name?"
+            )
         )
     diff: Diff | None = None
     base_label: str | None = None
@@ -175,10 +201,52 @@ def run(args: argparse.Namespace) -> int:
             else:
                 diff = diff_routes(routes_of(base_file, args.stack), head)
     if base_note is not None:
-        err(f"note: {base_note}")
-    render = render_markdown if args.format == "markdown" else render_text
-    print(render(str(path), args.stack, head, diff, base_label, base_note))
+        err(redacted(f"note: {base_note}"))
+    if args.format == "markdown":
+        shown = render_markdown(str(path), args.stack, head, diff, base_label, base_note)
+        shown += render_warnings_markdown(head_file.warnings)
+    else:
+        shown = render_text(str(path), args.stack, head, diff, base_label, base_note)
+    print(redacted(shown))
     return EXIT_OK
+
+
+def _load_for_markdown(path: Path) -> WorkflowsFile | tuple[Problem, ...]:
+    """The file, or its problems: in markdown they become the comment, not error lines."""
+    if not path.is_file():
+        raise usage_error(f"{path}: no such file. Run from the project folder or pass --file.")
+    try:
+        return load_workflows(path)  # its warnings are rendered into the markdown
+    except WorkflowsFileError as exc:
+        return exc.problems
+
+
+def render_problems_markdown(path: str, problems: tuple[Problem, ...]) -> str:
+    """The comment for an invalid file: one bullet per problem, where, what and the fix."""
+    noun = "problem" if len(problems) == 1 else "problems"
+    lines = [
+        COMMENT_MARKER,
+        f"### `{_code(path)}` is invalid: {len(problems)} {noun}, so nothing can be deployed",
+        "",
+        "Fix each one below, push, and this comment is updated.",
+        "",
+    ]
+    lines += [_problem_bullet(problem) for problem in problems]
+    return "\n".join(lines)
+
+
+def render_warnings_markdown(warnings: tuple[Problem, ...]) -> str:
+    if not warnings:
+        return ""
+    lines = ["", "", "**Warnings** (the file is valid; consider fixing these)", ""]
+    lines += [_problem_bullet(warning) for warning in warnings]
+    return "\n".join(lines)
+
+
+def _problem_bullet(problem: Problem) -> str:
+    where = f"`{_code(f'{problem.file}:{problem.line}:{problem.column}')}`"
+    who = f" workflow `{_code(problem.workflow_id)}`:" if problem.workflow_id else ""
+    return f"- {where}{who} {_md(problem.message)}<br>**Fix:** {_md(problem.fix)}"
 
 
 def render_text(
@@ -279,3 +347,8 @@ def _stacks(stacks: tuple[str, ...] | None) -> str:
 def _md(text: str) -> str:
     """Keep user text from breaking a table row."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    """Text for inside `backticks`: a backtick in it would end the code span."""
+    return text.replace("`", "'").replace("\n", " ")

@@ -13,13 +13,53 @@ from urllib.parse import urlsplit
 import requests
 
 from infra.workflows import ConfigRef, WorkflowsFileError, load_workflows
-from relay_function.naming import ROUTE_PREFIX, route_path, signing_secret_env
+from relay_function.naming import (
+    ROUTE_PREFIX,
+    intercom_url_env,
+    route_path,
+    signing_secret_env,
+)
 from relayctl import jam_events
 from relayctl.common import DEFAULT_SECRETS_FILE, EXIT_FAILED, EXIT_OK, err, usage_error
 from relayctl.secrets_file import SecretSource
 
 TIMEOUT_SECONDS = 20.0  # above the relay's own forward timeout, so we see its answer
 MAX_BODY_SHOWN = 600
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def is_local(url: str) -> bool:
+    """A relay on this machine (`relayctl serve`): its fixes are files, not `pulumi config`."""
+    try:
+        return urlsplit(url).hostname in LOOPBACK_HOSTS
+    except ValueError:
+        return False
+
+
+def local_hint(status: int, body: str, workflow_id: str) -> str | None:
+    """The fix for a `relayctl serve` relay, where the stack config plays no part."""
+    secret_env = signing_secret_env(workflow_id)
+    where = (
+        f"in the secrets file `relayctl serve` reads ({DEFAULT_SECRETS_FILE} unless you passed "
+        "--secrets-file) or in its environment, then restart it"
+    )
+    if status == 401:
+        return (
+            "Signature rejected: the secret you signed with is not one this local relay holds "
+            "for the workflow (or your clock is more than 5 minutes off). Sign with the value "
+            f"`relayctl serve` has as {secret_env}, or set it {where}."
+        )
+    if status == 404:
+        return (
+            "No such route on this local relay: check the workflow id, and that `relayctl "
+            "serve` runs with the workflows file that has it."
+        )
+    if status == 503 and (_outcome(body) == "not_configured" or "not configured" in body.lower()):
+        return (
+            "This route is not fully configured on the local relay (its answer above says which "
+            f"secret is missing): set {intercom_url_env(workflow_id)} and {secret_env} {where}."
+        )
+    return None
 
 
 def endpoint_url(endpoint: str, workflow_id: str) -> str:
@@ -151,6 +191,7 @@ def _outcome(body: str) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     url = endpoint_url(args.endpoint, args.workflow)
+    local = is_local(url)
     secrets = find_signing_secret(args).split()
     check_secrets(secrets)
     event_type = jam_events.EVENT_ALIASES[args.event]
@@ -163,14 +204,18 @@ def run(args: argparse.Namespace) -> int:
         response = requests.post(url, data=body, headers=headers, timeout=args.timeout)
     except requests.RequestException as exc:
         print(f"failed: could not reach {url} ({exc.__class__.__name__}).")
-        print(
-            "  Is the URL right and the relay deployed? `relayctl endpoints` "
-            "prints the deployed Endpoint URLs."
-        )
+        if local:
+            print("  Is `relayctl serve` running, on that port? It prints its URL when it starts.")
+        else:
+            print(
+                "  Is the URL right and the relay deployed? `relayctl endpoints` "
+                "prints the deployed Endpoint URLs."
+            )
         return EXIT_FAILED
     text = response.text[:MAX_BODY_SHOWN]
     print(f"relay answered {response.status_code} {response.reason}: {text.strip()}")
-    print(f"  {hint(response.status_code, response.text)}")
+    advice = local_hint(response.status_code, response.text, args.workflow) if local else None
+    print(f"  {advice or hint(response.status_code, response.text)}")
     # Only a delivery proves the chain end to end: "ignored" and "refused by Intercom" are 2xx
     # answers to Jam (so it stops retrying) but the workflow did not resume.
     delivered = 200 <= response.status_code < 300 and _outcome(response.text) == "delivered"

@@ -77,7 +77,7 @@ def test_markdown_for_a_pull_request_comment(relayctl, project):
     result = relayctl("plan", "--base", str(base), "--format", "markdown")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("<!-- relayctl-plan -->")
+    assert out.startswith("<!-- jam-fin-relay:plan -->\n")
     assert "**1 added, 1 removed, 1 changed**" in out
     assert "| **added** | `refund-check` | `/workflows/refund-check` |" in out
     assert "| **removed** | `bug-report-triage` |" in out
@@ -123,6 +123,55 @@ def test_base_that_is_neither_file_nor_ref_is_a_usage_error(relayctl):
     result = relayctl("plan", "--base", "no-such-ref-or-file")
     assert result.returncode == 2
     assert "neither a file nor a git commit" in result.stderr
+
+
+def test_unknown_base_ref_names_the_repository_without_a_stray_dot(relayctl, project):
+    result = relayctl("plan", "--base", "origin/nosuch")
+    assert result.returncode == 2
+    assert f"in the repository at {project.resolve()}. Check the name" in result.stderr
+    assert ".." not in result.stderr
+
+
+INVALID = "version: 1\nworkflows:\n  - id: Bad_Id\n    events: [intercom.recorder.recordd]\n"
+
+
+def test_markdown_for_an_invalid_file_lists_each_problem_with_its_fix(relayctl, project):
+    (project / "workflows.yaml").write_text(INVALID)
+    result = relayctl("plan", "--format", "markdown", env_extra={"GITHUB_ACTIONS": "true"})
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "<!-- jam-fin-relay:plan -->"
+    assert lines[1].startswith("### `workflows.yaml` is invalid: ")
+    bullets = [line for line in lines if line.startswith("- ")]
+    assert len(bullets) >= 2  # the id and the misspelt event, at least
+    assert any(b.startswith("- `workflows.yaml:3:9` workflow `Bad_Id`: ") for b in bullets)
+    assert all("**Fix:** " in b for b in bullets)
+    assert "error:" not in result.stdout
+    assert "::error" not in result.stdout
+
+
+def test_markdown_for_a_valid_file_starts_with_the_marker_then_the_plan(relayctl):
+    result = relayctl("plan", "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "<!-- jam-fin-relay:plan -->"
+    assert lines[1].startswith("### Jam → Intercom routes for every stack")
+
+
+def test_markdown_lists_the_files_warnings(relayctl, project):
+    url = "https://api.intercom.io/hooks/capability-token-7"
+    text = (project / "workflows.yaml").read_text()
+    (project / "workflows.yaml").write_text(
+        text.replace(
+            "intercom_webhook_url:\n      config: billingHandoffIntercomUrl",
+            f"intercom_webhook_url: {url}",
+        )
+    )
+    result = relayctl("plan", "--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    assert "**Warnings**" in result.stdout
+    assert "warning:" not in result.stdout
+    assert "capability-token-7" not in result.stdout + result.stderr
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 
 from relayctl import jam_events
 from relayctl.local_relay import LocalRelay, free_port, relay_env
+from relayctl.send_test_event import hint, is_local
 
 SECRET = jam_events.new_signing_secret()
 
@@ -215,3 +216,53 @@ def test_missing_secrets_file_is_a_usage_error(relayctl):
     )
     assert result.returncode == 2
     assert "absent.env: no such file" in result.stderr
+
+
+def test_a_local_relay_gets_the_local_fix_for_a_wrong_secret(relayctl, relay):
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "billing-handoff",
+        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": jam_events.new_signing_secret()},
+    )
+    assert result.returncode == 1
+    assert "relay answered 401" in result.stdout
+    assert "JAM_SIGNING_SECRET__BILLING_HANDOFF" in result.stdout
+    assert "the secrets file `relayctl serve` reads (.relay-secrets.env" in result.stdout
+    assert "pulumi" not in result.stdout
+
+
+def test_a_local_relay_gets_the_local_fix_for_a_missing_secret(relayctl, relay):
+    result = relayctl(
+        "send-test-event",
+        relay.url,
+        "--workflow",
+        "bug-report-triage",
+        env_extra={"JAM_SIGNING_SECRET__BUG_REPORT_TRIAGE": SECRET},
+    )
+    assert result.returncode == 1
+    assert "relay answered 503" in result.stdout
+    assert (
+        "set INTERCOM_WEBHOOK_URL__BUG_REPORT_TRIAGE and JAM_SIGNING_SECRET__BUG_REPORT_TRIAGE in "
+        "the secrets file" in result.stdout
+    )
+    assert "pulumi" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("http://127.0.0.1:8080/workflows/x", True),
+        ("http://localhost:8080", True),
+        ("http://[::1]:8080", True),
+        ("https://jam-fin-relay-dev-abc-uc.a.run.app", False),
+    ],
+)
+def test_only_loopback_relays_count_as_local(url, local):
+    assert is_local(url) is local
+
+
+def test_a_deployed_relay_keeps_the_stack_config_fix():
+    # The fix for a deployed relay is the stack's config, then `pulumi up`.
+    assert "pulumi config set --secret" in hint(401, '{"outcome": "signature_rejected"}')
