@@ -1,15 +1,226 @@
-"""relayctl trace: one conversation's relay log lines (being written)."""
+"""relayctl trace: one conversation's relay log lines, and where to look in Jam's delivery log.
+
+Prints the exact Cloud Logging query (from infra/monitoring.py, the filters the metrics use),
+then runs it through ``gcloud logging read`` when gcloud is installed and logged in. The
+conversation id is checked with the relay's own rule before it goes near a query, and gcloud
+is run with an argument list (no shell), so nothing can be injected.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from relayctl.common import CommandError
+from infra import monitoring as m
+from infra.secret_patterns import redact
+from relayctl.common import EXIT_OK, CommandError, find_workflows_file, usage_error
+
+GCLOUD = "gcloud"
+GCLOUD_TIMEOUT_SECONDS = 120
+DEFAULT_FRESHNESS = "7d"  # Jam retries for about a day; a week covers the whole story
+DEFAULT_LIMIT = 100
+PROJECT_NAME = "jam-fin-relay"
+# Project ids: 6-30 of [a-z0-9-]; older domain-scoped ids have "example.com:" in front.
+PROJECT_ID_RE = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+FRESHNESS_RE = re.compile(r"[1-9][0-9]{0,3}[smhd]")
+JAM_PORTAL_HINT = (
+    "In Jam: open the Webhook Portal (Settings > Integrations > Webhooks), pick the endpoint of "
+    "the workflow above and find the message id(s) listed here: the portal shows each delivery "
+    "attempt and the relay's answer, and can resend a failed message (README, Operations)."
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    project: str | None
+    service: str | None
+    stack: str | None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare this subcommand's arguments."""
+    parser.add_argument(
+        "--conversation",
+        required=True,
+        metavar="ID",
+        help="the Intercom conversation id (1-64 letters, digits, '_' or '-')",
+    )
+    parser.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="read gcp:project and functionName from Pulumi.NAME.yaml, so the query names "
+        "that stack's service (default: every relay service the project's logs hold)",
+    )
+    parser.add_argument(
+        "--project",
+        metavar="ID",
+        help="Google Cloud project to read logs from (default: the stack's gcp:project, else "
+        "gcloud's configured project)",
+    )
+    parser.add_argument(
+        "--freshness",
+        default=DEFAULT_FRESHNESS,
+        metavar="AGE",
+        help=f"how far back to look, like 1d or 12h (default {DEFAULT_FRESHNESS})",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"at most N lines (default {DEFAULT_LIMIT})",
+    )
+
+
+def _stack_target(project_dir: Path, stack: str) -> Target:
+    import yaml  # only --stack needs it
+
+    path = project_dir / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise usage_error(f"{path}: no such stack file. Pass --project, or run from the project.")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise CommandError(f"{path}: cannot read it ({exc.__class__.__name__}).") from None
+    config = document.get("config") if isinstance(document, dict) else None
+    config = config if isinstance(config, dict) else {}
+    project = config.get("gcp:project")
+    function = config.get(f"{PROJECT_NAME}:functionName") or f"{PROJECT_NAME}-{stack}".lower()
+    return Target(
+        project if isinstance(project, str) else None,
+        function if isinstance(function, str) else None,
+        stack,
+    )
+
+
+def _target(args: argparse.Namespace) -> Target:
+    target = Target(None, None, None)
+    if args.stack:
+        target = _stack_target(Path(find_workflows_file()).resolve().parent, args.stack)
+    project = args.project or target.project
+    if project is not None and not PROJECT_ID_RE.fullmatch(project):
+        raise usage_error(f"{project!r} is not a Google Cloud project id.")
+    return Target(project, target.service, target.stack)
+
+
+def _query(conversation: str, service: str | None) -> str:
+    try:
+        return m.conversation_lines(conversation, service)
+    except ValueError as exc:
+        raise usage_error(str(exc)) from None
+
+
+def _gcloud_command(query: str, project: str | None, freshness: str, limit: int) -> list[str]:
+    command = [GCLOUD, "logging", "read", query, "--format=json", "--order=asc"]
+    command += [f"--freshness={freshness}", f"--limit={limit}"]
+    if project:
+        command.append(f"--project={project}")
+    return command
+
+
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(  # noqa: S603 (argument list, validated values, no shell)
+            command,
+            capture_output=True,
+            text=True,
+            timeout=GCLOUD_TIMEOUT_SECONDS,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise CommandError(f"gcloud did not answer within {GCLOUD_TIMEOUT_SECONDS}s.") from None
+
+
+def _logged_in(gcloud: str) -> bool:
+    answer = _run([gcloud, "auth", "list", "--filter=status:ACTIVE", "--format=value(account)"])
+    return answer.returncode == 0 and bool(answer.stdout.strip())
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def format_entries(entries: list[dict[str, Any]]) -> list[str]:
+    """One row per log line: time, workflow, outcome, Intercom status, Jam message id."""
+    header = ("time", "workflow", "outcome", "intercom", "jam message id")
+    rows = [header]
+    for entry in entries:
+        payload = entry.get("jsonPayload")
+        payload = payload if isinstance(payload, dict) else {}
+        rows.append(
+            (
+                _cell(entry.get("timestamp")),
+                _cell(payload.get(m.FIELD_WORKFLOW)),
+                _cell(payload.get(m.FIELD_OUTCOME)),
+                _cell(payload.get(m.FIELD_INTERCOM_STATUS)),
+                _cell(payload.get(m.FIELD_MESSAGE_ID)),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CommandError("not implemented yet", exit_code=1)
+    if not m.CONVERSATION_ID_RE.fullmatch(args.conversation):
+        raise usage_error(
+            "--conversation must be 1-64 letters, digits, '_' or '-' (the id in the "
+            "conversation's Intercom URL)"
+        )
+    if not FRESHNESS_RE.fullmatch(args.freshness):
+        raise usage_error("--freshness must look like 30m, 12h or 7d")
+    if not 1 <= args.limit <= 1000:
+        raise usage_error("--limit must be from 1 to 1000")
+    target = _target(args)
+    query = _query(args.conversation, target.service)
+    command = _gcloud_command(query, target.project, args.freshness, args.limit)
+
+    where = f" (stack {target.stack}, service {target.service})" if target.stack else ""
+    print(f"Cloud Logging query for conversation {args.conversation}{where}:\n")
+    print(f"  {query}\n")
+    print(f"Run it yourself:\n  {shlex.join(command)}")
+    if target.project:
+        print(f"Logs Explorer:\n  {m.logs_explorer_url(target.project, query)}")
+    print()
+
+    gcloud = shutil.which(GCLOUD)
+    if gcloud is None:
+        print("gcloud is not installed here, so the query was not run. Paste it above.")
+    elif not _logged_in(gcloud):
+        print("gcloud is installed but not logged in: run `gcloud auth login`, then again.")
+    else:
+        _show(_run([gcloud, *command[1:]]), args.conversation)
+    print()
+    print(JAM_PORTAL_HINT)
+    return EXIT_OK
+
+
+def _show(answer: subprocess.CompletedProcess[str], conversation: str) -> None:
+    if answer.returncode != 0:
+        detail = redact(answer.stderr.strip().splitlines()[-1] if answer.stderr.strip() else "")
+        raise CommandError(f"gcloud logging read failed (exit {answer.returncode}): {detail}")
+    try:
+        entries = json.loads(answer.stdout or "[]")
+    except ValueError:
+        raise CommandError("gcloud logging read did not print JSON.") from None
+    if not isinstance(entries, list):
+        raise CommandError("gcloud logging read did not print a list of log entries.")
+    entries = [e for e in entries if isinstance(e, dict)]
+    if not entries:
+        print(
+            f"No relay line for conversation {conversation} in that window. If Fin is still "
+            "waiting, the event never reached the relay: look for it in Jam's Webhook Portal."
+        )
+        return
+    print(f"{len(entries)} relay line(s):")
+    for line in format_entries(entries):
+        print(f"  {line}")
