@@ -67,10 +67,15 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "show one conversation's relay log lines (the Cloud Logging query, run through gcloud)",
         "relayctl trace --conversation 215470686832743 --stack dev",
     ),
+    "completion": (
+        "completion",
+        "print a bash or zsh completion script for relayctl (load it from your shell's rc file)",
+        'eval "$(relayctl completion bash)"',
+    ),
 }
 # Subcommands whose module declares its own arguments (``add_arguments(parser)``); the module is
 # imported only to build the parser, so keep its top-level imports light.
-SELF_DESCRIBING = ("check", "trace")
+SELF_DESCRIBING = ("check", "trace", "completion")
 
 
 def _add_file(parser: argparse.ArgumentParser) -> None:
