@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -255,3 +256,17 @@ def test_the_trace_query_finds_the_conversations_forwarded_lines(entries):
     query = m.conversation_lines(CONVERSATION, SERVICE)
     found = {e["jsonPayload"]["outcome"] for e in entries if matches(query, e)}
     assert {m.DELIVERED, m.REFUSED_BY_INTERCOM, m.FAILED} <= found
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.parametrize(
+    "outcome", [m.FAILED, m.SIGNATURE_REJECTED, m.NOT_CONFIGURED, m.REFUSED_BY_INTERCOM]
+)
+def test_the_runbook_quotes_each_alert_s_exact_query(outcome):
+    assert m.lines_with_outcome("jam-fin-relay-dev", outcome) in README.read_text()
+
+
+def test_the_runbook_quotes_the_relay_down_query():
+    assert f"  {m.relay_lines('jam-fin-relay-dev')}\n" in README.read_text()
