@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from relayctl.cli import SUBCOMMANDS
+from relayctl.cli import SUBCOMMANDS, build_parser
 
 
 def test_help_lists_every_subcommand_with_an_example(relayctl):
@@ -32,3 +34,35 @@ def test_unknown_option_is_a_usage_error(relayctl):
     result = relayctl("plan", "--format", "html")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("name", list(SUBCOMMANDS))
+def test_every_option_and_argument_has_help_text(name):
+    undocumented = [
+        action.dest
+        for action in _subparsers()[name]._actions
+        if action.dest != "help" and not action.help
+    ]
+    assert undocumented == [], f"{name}: {undocumented}"
+
+
+@pytest.mark.parametrize(
+    ("name", "option", "words"),
+    [
+        ("plan", "--format", "an invalid file becomes a list of problems"),
+        ("send-test-event", "--event", "intercom.recorder.opted_out"),
+        ("send-test-event", "--timeout", "relay's answer"),
+    ],
+)
+def test_options_once_undocumented_now_explain_themselves(relayctl, name, option, words):
+    result = relayctl(name, "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines
+    assert option in text
+    assert words in text
