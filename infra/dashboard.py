@@ -15,6 +15,7 @@ from typing import Any
 from infra import monitoring as m
 
 COLUMNS = 12
+TILE_HEIGHT = 4
 # Built-in metrics the dashboard reads besides the program's own log-based ones.
 # https://cloud.google.com/monitoring/api/metrics_gcp (run, monitoring)
 INSTANCE_COUNT_METRIC = "run.googleapis.com/container/instance_count"
@@ -166,39 +167,24 @@ def dashboard_document(inputs: DashboardInputs) -> dict[str, Any]:
             },
         }
     )
-    tiles = []
-    for index, widget in enumerate(widgets):
-        wide = "text" in widget or "logsPanel" in widget
-        width = COLUMNS if wide else COLUMNS // 2
-        tiles.append(
-            {
-                "xPos": 0 if wide else (index % 2) * width,
-                "yPos": index * 4,
-                "width": width,
-                "height": 4,
-                "widget": widget,
-            }
-        )
     return {
         "displayName": f"{inputs.function_name} relay",
-        "mosaicLayout": {"columns": COLUMNS, "tiles": _packed(tiles)},
+        "mosaicLayout": {"columns": COLUMNS, "tiles": _tiles(widgets)},
     }
 
 
-def _packed(tiles: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Lay tiles out row by row: full-width ones alone, half-width ones two per row."""
-    y = 0
-    x = 0
-    for tile in tiles:
-        if tile["width"] == COLUMNS or x + tile["width"] > COLUMNS:
-            if x:
-                y += 4
-            x = 0
-        tile["xPos"], tile["yPos"] = x, y
-        x += tile["width"]
-        if x >= COLUMNS:
-            y += 4
-            x = 0
+def _tiles(widgets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Row by row: text and logs full width on their own row, charts two per row."""
+    tiles: list[dict[str, Any]] = []
+    x = y = 0
+    for widget in widgets:
+        width = COLUMNS if "text" in widget or "logsPanel" in widget else COLUMNS // 2
+        if x + width > COLUMNS:  # no room left on this row
+            x, y = 0, y + TILE_HEIGHT
+        tiles.append(
+            {"xPos": x, "yPos": y, "width": width, "height": TILE_HEIGHT, "widget": widget}
+        )
+        x += width
     return tiles
 
 

@@ -82,6 +82,15 @@ def test_three_log_metrics_named_per_stack(plain):
     }
 
 
+def test_outcome_metric_counts_the_relay_s_outcome_lines(plain):
+    outcomes = _metrics(plain)["jam-fin-relay-dev-outcomes"]
+    assert outcomes.inputs["filter"] == m.outcome_lines(_service_name(plain))
+    assert outcomes.inputs["labelExtractors"] == {
+        "outcome": "EXTRACT(jsonPayload.outcome)",
+        "workflow_id": "EXTRACT(jsonPayload.workflow_id)",
+    }
+
+
 def test_latency_metric_is_a_distribution_of_the_logged_latency(plain):
     latency = _metrics(plain)["jam-fin-relay-dev-forward-latency"]
     assert latency.inputs["valueExtractor"] == "EXTRACT(jsonPayload.latency_ms)"
