@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
-from relayctl.cli import SUBCOMMANDS
+import pytest
+
+from relayctl.cli import SUBCOMMANDS, build_parser
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -31,3 +34,35 @@ def test_reference_sections_exist():
     headings = set(re.findall(r"^## (.+)$", README, re.MULTILINE))
     for section in ("Layout", "Configuration", "Resources", "Outputs", "workflows.yaml reference"):
         assert section in headings, section
+
+
+def _reference_rows() -> dict[str, str]:
+    """Command reference table: subcommand -> its row."""
+    section = README.split("## Command reference", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([a-z][a-z-]*)([^|]*(?:\\\|[^|]*)*)\|(.*)\|$", section, re.MULTILINE)
+    return {name: usage + description for name, usage, description in rows}
+
+
+def _options(name: str) -> list[str]:
+    parser = next(
+        action
+        for action in build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ).choices[name]
+    return [
+        option
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help"
+    ]
+
+
+def test_the_command_reference_has_a_row_per_subcommand():
+    assert set(_reference_rows()) == set(SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("name", list(SUBCOMMANDS))
+def test_the_command_reference_shows_every_option(name):
+    row = _reference_rows()[name]
+    missing = [option for option in _options(name) if option not in row]
+    assert missing == [], f"README's Command reference row for {name} lacks {missing}"
