@@ -42,11 +42,13 @@ def test_validates_every_stack_file_and_plans_against_the_base():
     assert any("github-script" in s.get("uses", "") for s in job["steps"])
 
 
-def test_preview_runs_only_with_credentials():
-    steps = load()["jobs"]["preview"]["steps"]
+def test_preview_waits_for_its_safety_check_and_previews_dev():
+    job = load()["jobs"]["preview"]
+    steps = job["steps"]
     preview = next(s for s in steps if s.get("uses", "").startswith("pulumi/actions@"))
     assert preview["with"]["command"] == "preview"
-    assert preview["if"] == "steps.credentials.outputs.present == 'true'"
+    assert preview["if"] == "steps.stack.outputs.ready == 'true'"
+    assert job["env"]["STACK"] == "dev"
     assert "::notice" in steps[0]["run"]
 
 
