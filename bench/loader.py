@@ -5,7 +5,8 @@
     .venv/bin/python bench/loader.py --workflows 2000 --runs 10
 
 The file is generated in a temporary directory with every field in use (config refs, events,
-stacks), so the whole validation path runs. Figures: best and median wall time per load.
+stacks; 50 workflows per stack, within one relay's environment budget), so the whole validation
+path runs. Figures: best and median wall time per load.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ def generate(count: int) -> str:
             f"    jam_signing_secret: {{config: {key}JamSecret}}",
             f"    events: {EVENT_CHOICES[index % len(EVENT_CHOICES)]}",
         ]
-        if index % 2:
-            lines.append("    stacks: [dev, prod]")
+        # One stack's relay holds about 70 workflows (infra.relay_env.env_budget, which the
+        # loader applies per stack), so the 500 are spread over stacks of 50.
+        group = index // 50
+        lines.append(f"    stacks: [dev-{group:02d}, prod-{group:02d}]")
     return "\n".join(lines) + "\n"
 
 

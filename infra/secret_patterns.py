@@ -14,9 +14,12 @@ import re
 
 __all__ = [
     "INTERCOM_URL",
+    "INTERCOM_URL_PATTERN",
     "REDACTED",
     "SIGNING_SECRET",
+    "SIGNING_SECRET_PATTERN",
     "URL",
+    "holds_signing_secret",
     "looks_sensitive",
     "redact",
     "secret_kind",
@@ -27,10 +30,20 @@ INTERCOM_URL = "an Intercom webhook URL"
 URL = "a URL"
 REDACTED = "[redacted]"
 
-# ``whsec_`` then at least one base64 character (standard or URL-safe alphabet). The prefix is
-# matched in any case: a secret re-typed in capitals is still the secret. ``whsec_...`` (the
-# placeholder our own help text uses) has no base64 character after the prefix, so it is kept.
-SIGNING_SECRET_RE = re.compile(r"whsec_[A-Za-z0-9+/=_-]+", re.IGNORECASE)
+# The two patterns below are also workflows.schema.json's (tests/test_workflows_schema.py checks
+# they are the same strings), so they are written without flags, in the regex syntax JSON Schema
+# and Python share.
+# ``whsec_`` then a base64 character (standard or URL-safe alphabet), the prefix in any case: a
+# secret re-typed in capitals is still the secret. ``whsec_...`` (the placeholder our own help
+# text uses) has no base64 character after the prefix, so it is not a secret.
+_BASE64_CHAR = "[A-Za-z0-9+/=_-]"
+SIGNING_SECRET_PATTERN = "[Ww][Hh][Ss][Ee][Cc]_" + _BASE64_CHAR
+# An absolute URL whose authority (host, or user info) names Intercom, like ``api.intercom.io``:
+# the host of a Fin workflow's Wait for webhook URL.
+INTERCOM_URL_PATTERN = "[A-Za-z][A-Za-z0-9+.-]*://[^/?#\\s]*[Ii][Nn][Tt][Ee][Rr][Cc][Oo][Mm]"
+
+SIGNING_SECRET_RE = re.compile(SIGNING_SECRET_PATTERN + _BASE64_CHAR + "*")
+INTERCOM_URL_RE = re.compile(INTERCOM_URL_PATTERN)
 # Any absolute URL (``scheme://``), in any case (``HTTPS://`` is still a URL).
 ABSOLUTE_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 # What `redact` removes: an http(s) URL up to the next whitespace, whatever its host. Greedy on
@@ -39,27 +52,24 @@ _HTTP_URL_RE = re.compile(r"https?://\S*", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\")]}>`|*_"
 
 
-def _host(url: str) -> str:
-    """The host part of ``scheme://[user@]host[:port]/...``, lower-cased (best effort)."""
-    authority = re.split(r"[/?#\\]", url.split("://", 1)[1], maxsplit=1)[0]
-    return authority.rpartition("@")[2].lower()
-
-
 def secret_kind(value: str) -> str | None:
     """Which kind of secret ``value`` contains, in words for a message; None when it holds none.
 
     A signing secret (``whsec_...``) anywhere wins; then an Intercom webhook URL (any absolute
-    URL whose host names Intercom, such as ``api.intercom.io``: the host of a Fin workflow's
-    Wait for webhook URL); then any other absolute URL.
+    URL naming Intercom before its path); then any other absolute URL.
     """
-    if SIGNING_SECRET_RE.search(value):
+    if holds_signing_secret(value):
         return SIGNING_SECRET
-    urls = ABSOLUTE_URL_RE.findall(value)
-    if any("intercom" in _host(url) for url in urls):
+    if INTERCOM_URL_RE.search(value):
         return INTERCOM_URL
-    if urls:
+    if ABSOLUTE_URL_RE.search(value):
         return URL
     return None
+
+
+def holds_signing_secret(value: str) -> bool:
+    """True when ``value`` contains a ``whsec_`` signing secret (fast for ordinary values)."""
+    return "_" in value and SIGNING_SECRET_RE.search(value) is not None
 
 
 def looks_sensitive(text: str) -> bool:
@@ -69,12 +79,8 @@ def looks_sensitive(text: str) -> bool:
     (``intercom.example/hooks/<token>`` pasted without its scheme) is not quoted either.
     """
     lowered = text.lower()
-    return (
-        secret_kind(text) is not None
-        or "://" in lowered
-        or "whsec_" in lowered
-        or "@" in text
-        or ("/" in text and len(text) > 40)
+    return (  # a superset of secret_kind(text) is not None, by cheap substring tests
+        "://" in lowered or "whsec_" in lowered or "@" in text or ("/" in text and len(text) > 40)
     )
 
 

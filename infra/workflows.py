@@ -30,7 +30,14 @@ from urllib.parse import quote, unquote, urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from infra.secret_patterns import looks_sensitive
+from infra.relay_env import env_budget
+from infra.secret_patterns import (
+    INTERCOM_URL,
+    URL,
+    holds_signing_secret,
+    looks_sensitive,
+    secret_kind,
+)
 from relay_function.naming import (
     DEFAULT_EVENTS,
     HOST_MAX_LENGTH,
@@ -72,6 +79,9 @@ CONFIG_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 STACK_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
 STACK_NAME_MAX_LENGTH = 100
 HOST_LABEL_MAX_LENGTH = 63  # DNS (RFC 1035); relay_function.naming.HOST_LABEL_RE enforces it
+# A workflows file lists a handful of Fin workflows (one stack's relay fits about a hundred);
+# anything near this size is the wrong file, and it is refused before YAML builds a tree of it.
+MAX_FILE_BYTES = 1024 * 1024
 
 # The C loader is several times faster; the pure-Python one gives the same nodes and marks.
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -190,6 +200,8 @@ def load_workflows(path: str | Path) -> WorkflowsFile:
                 ),
             )
         ) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise WorkflowsFileError((_too_large(filename, len(raw)),))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -212,11 +224,16 @@ def load_workflows(path: str | Path) -> WorkflowsFile:
 
 def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFile:
     """Validate the text of a workflows file; raise WorkflowsFileError with every problem."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        raise WorkflowsFileError((_too_large(filename, size),))
     report = _Report(filename)
     root = _compose(text, report)
     workflows: tuple[Workflow, ...] = ()
     if root is not None:
+        _report_signing_secrets(root, report)
         workflows = _read_top_level(root, report)
+        _check_env_budgets(workflows, report)
     if report.errors:
         ordered = sorted(report.errors, key=lambda p: (p.line, p.column))
         raise WorkflowsFileError(tuple(ordered))
@@ -225,6 +242,18 @@ def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFil
         version=SUPPORTED_VERSION,
         workflows=workflows,
         warnings=tuple(report.warnings),
+    )
+
+
+def _too_large(filename: str, size: int) -> Problem:
+    return Problem(
+        filename,
+        1,
+        1,
+        None,
+        f"The file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes (1 MiB).",
+        "Check that this is the right file: a workflows file lists one entry per Fin workflow, "
+        "and one stack's relay holds about a hundred at most.",
     )
 
 
@@ -306,15 +335,21 @@ class _Report:
         self.filename = filename
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
+        # Nodes already reported as a signing secret: no other message may describe (or quote) them.
+        self.secret_nodes: set[int] = set()
 
     def at(self, line: int, column: int, workflow_id: str | None, message: str, fix: str) -> None:
         self.errors.append(Problem(self.filename, line, column, workflow_id, message, fix))
 
     def error(self, node: Node, workflow_id: str | None, message: str, fix: str) -> None:
+        if id(node) in self.secret_nodes:
+            return
         line, column = _position(node)
         self.at(line, column, workflow_id, message, fix)
 
     def warning(self, node: Node, workflow_id: str | None, message: str, fix: str) -> None:
+        if id(node) in self.secret_nodes:
+            return
         line, column = _position(node)
         self.warnings.append(Problem(self.filename, line, column, workflow_id, message, fix))
 
@@ -332,13 +367,14 @@ def _compose(text: str, report: _Report) -> Node | None:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = " ".join(part for part in (exc.context, exc.problem) if part)
-        report.at(
-            line,
-            column,
-            None,
-            f"The file is not valid YAML: {what}.",
-            "Correct the YAML syntax at this position (check indentation, quotes and colons).",
-        )
+        fix = "Correct the YAML syntax at this position (check indentation, quotes and colons)."
+        if mark is not None and _tab_at(text, mark.line, mark.column):
+            what += "; there is a tab at this position, and YAML does not allow tabs in indentation"
+            fix = (
+                "Indent with spaces, not tabs: "
+                "replace each tab at the start of the line with spaces."
+            )
+        report.at(line, column, None, f"The file is not valid YAML: {what}.", fix)
         return None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
@@ -383,6 +419,120 @@ def _compose(text: str, report: _Report) -> Node | None:
         )
         return None
     return root
+
+
+def _tab_at(text: str, line: int, column: int) -> bool:
+    """True when the parser's position (0-based) is a tab, or inside an indentation holding one."""
+    lines = text.split("\n")
+    if line >= len(lines):
+        return False
+    row = lines[line]
+    indentation = row[: len(row) - len(row.lstrip(" \t"))]
+    return row[column : column + 1] == "\t" or (column <= len(indentation) and "\t" in indentation)
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets anywhere in the file
+
+
+def _report_signing_secrets(root: Node, report: _Report) -> None:
+    """Every value or key holding a ``whsec_`` signing secret, wherever it stands, is an error.
+
+    Reported once per node, before the shape is checked; the other checks then skip these nodes
+    (``_Report.secret_nodes``), so no message ever describes or quotes them again. A literal
+    ``jam_signing_secret`` keeps its own message (it says the same and more).
+    """
+    labels: dict[int, str | None] = {}
+    if isinstance(root, MappingNode):
+        for key_node, value_node in root.value:
+            if _is_str(key_node) and key_node.value == "workflows" and value_node.id == "sequence":
+                labels.update((id(entry), _label_of(entry)) for entry in value_node.value)
+    seen: set[int] = set()
+    # Collections still to walk: (node, its workflow's label, the key it stands under). Scalars
+    # are checked in place: this walk visits every node of the file, so it is kept lean.
+    pending: list[tuple[Node, str | None, str | None]] = []
+
+    def check(node: Node, label: str | None, name: str | None, role: str) -> None:
+        if not isinstance(node, ScalarNode):
+            pending.append((node, label, name))
+        elif (
+            "_" in node.value
+            and holds_signing_secret(node.value)
+            and id(node) not in report.secret_nodes  # else an alias of a reported scalar
+        ):
+            _report_signing_secret(node, report, label, name, role)
+
+    check(root, None, None, "value")
+    while pending:
+        node, label, name = pending.pop()
+        if id(node) in seen:
+            continue  # an alias of a collection already walked (or a recursive one)
+        seen.add(id(node))
+        label = labels.get(id(node), label)
+        if isinstance(node, MappingNode):
+            in_workflow = id(node) in labels
+            for key_node, value_node in node.value:
+                key = key_node.value if _is_str(key_node) else None
+                check(key_node, label, None, "key")
+                if not (in_workflow and key == "jam_signing_secret" and _is_str(value_node)):
+                    check(value_node, label, key, "value")
+        elif isinstance(node, SequenceNode):
+            for item in node.value:
+                check(item, label, name, "item")
+
+
+def _report_signing_secret(
+    node: Node, report: _Report, label: str | None, name: str | None, role: str
+) -> None:
+    shown = name is not None and not _looks_sensitive(name)
+    if role == "key":
+        what = "A key"
+    elif role == "item":
+        what = f"An item of '{name}'" if shown else "A list item"
+    else:
+        what = f"The value of '{name}'" if shown else "A value"
+    fix_key = _suggested_key(label, "JamSecret")
+    report.error(
+        node,
+        label,
+        f"{what} is a Jam signing secret (whsec_...), committed in plain text.",
+        "Rotate the secret in Jam now (anyone who can read this file can sign events for the "
+        "endpoint), delete it here, and store the new one only in the stack config: "
+        f"`pulumi config set --secret {fix_key}`, referenced as "
+        f"`jam_signing_secret: {{config: {fix_key}}}`.",
+    )
+    report.secret_nodes.add(id(node))
+
+
+def _label_of(entry: Node) -> str | None:
+    """A workflow entry's id when it can be shown in messages."""
+    if isinstance(entry, MappingNode):
+        for key_node, value_node in entry.value:
+            if _is_str(key_node) and key_node.value == "id" and _is_str(value_node):
+                workflow_id: str = value_node.value
+                return None if _looks_sensitive(workflow_id) else workflow_id
+    return None
+
+
+def _check_env_budgets(workflows: tuple[Workflow, ...], report: _Report) -> None:
+    """Each stack's workflows must fit one relay's environment (``infra.relay_env.env_budget``).
+
+    Checked for every stack a ``stacks:`` list names, and for any other stack (the workflows
+    without ``stacks:``). The function name is not known here, so the longest is assumed.
+    """
+    everywhere = [w for w in workflows if w.stacks is None]
+    groups = [("Any stack not named in a `stacks:` list", everywhere)]
+    if env_budget(everywhere).fits:  # else every stack is over, and one message says so
+        for stack in sorted({s for w in workflows for s in w.stacks or ()}):
+            groups.append((f"Stack '{stack}'", [w for w in workflows if w.applies_to(stack)]))
+    for where, deployed in groups:
+        budget = env_budget(deployed)
+        problem = budget.problem(where)
+        if problem is not None:
+            # Located at the first workflow (in file order) past what fits.
+            first_over = deployed[min(budget.workflows_that_fit, len(deployed) - 1)]
+            message, _, fix = problem.partition(" Fix: ")
+            report.at(first_over.line, 1, first_over.id, message, fix)
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,7 +734,16 @@ def _read_workflow(
     description = ""
     if "description" in keys:
         description_node = keys["description"][1]
-        if _is_str(description_node):
+        if _is_str(description_node) and secret_kind(description_node.value) == INTERCOM_URL:
+            report.error(
+                description_node,
+                label,
+                "'description' contains an Intercom webhook URL, committed in plain text.",
+                "Remove the URL from the description, treat it as leaked and rotate it in "
+                "Intercom, then store the new one with `pulumi config set --secret "
+                f"{_suggested_key(label, 'IntercomUrl')}`.",
+            )
+        elif _is_str(description_node):
             assert isinstance(description_node, ScalarNode)
             description = description_node.value
         else:
@@ -654,10 +813,13 @@ def _check_key_roles(
     workflow_line: int,
     key_uses: dict[str, _KeyUse],
 ) -> None:
-    """One config key cannot hold both an Intercom URL and a signing secret.
+    """One config key holds one value: one workflow's Intercom URL or one endpoint's secret.
 
     Reported at the second reference in file order; the stack would otherwise hand the same
-    value to both secrets and fail later, far from the cause.
+    value to both secrets and fail later, far from the cause. Two workflows sharing a key is
+    a copy-paste slip in both cases: each workflow resumes its own Fin workflow, and each Jam
+    endpoint (one per workflow) has its own signing secret, so a shared secret key would make
+    one route reject every event (there is no legitimate use, so it is an error, not a warning).
     """
     refs = [("intercom_webhook_url", intercom_url), ("jam_signing_secret", signing_secret)]
     placed = sorted(
@@ -669,8 +831,8 @@ def _check_key_roles(
         if first is None:
             key_uses[ref.key] = _KeyUse(field_name, line, workflow_line, label)
             continue
-        if first.field_name == field_name:
-            continue  # e.g. two workflows sharing one Intercom URL key: not this rule's concern
+        if first.workflow_line == workflow_line and first.field_name == field_name:
+            continue  # the same key given twice in one workflow: the duplicate key is reported
         url_key = _suggested_key(label, _KEY_SUFFIX["intercom_webhook_url"])
         secret_key = _suggested_key(label, _KEY_SUFFIX["jam_signing_secret"])
         if first.workflow_line == workflow_line:
@@ -692,13 +854,18 @@ def _check_key_roles(
                 f"`{field_name}: {{config: {own_key}}}`, and set it with "
                 f"`pulumi config set --secret {own_key}`."
             )
+        if first.field_name != field_name:
+            why = "one key cannot hold both the Intercom URL and the Jam signing secret."
+        elif field_name == "intercom_webhook_url":
+            why = "each workflow needs its own Fin workflow's webhook URL."
+        else:
+            why = "each workflow's Jam endpoint has its own signing secret."
         report.at(
             line,
             column,
             label,
             f"Config key '{ref.key}' of '{field_name}' is already the key of "
-            f"'{first.field_name}'{whose} at line {first.line}; one key cannot hold both the "
-            "Intercom URL and the Jam signing secret.",
+            f"'{first.field_name}'{whose} at line {first.line}; {why}",
             fix,
         )
 
@@ -732,7 +899,17 @@ def _read_id(node: MappingNode, report: _Report, first_line_of_id: dict[str, int
     workflow_id: str = id_node.value
     label = None if _looks_sensitive(workflow_id) else workflow_id
     broken = _id_rule_broken(workflow_id)
-    if broken is not None:
+    kind = secret_kind(workflow_id)
+    if kind in (INTERCOM_URL, URL):
+        report.error(
+            id_node,
+            None,
+            f"The workflow id is {kind}, not an id; it is now committed in plain text.",
+            "Write a name of lower-case letters, digits and hyphens, e.g. `id: billing-handoff`; "
+            "if it is a Fin workflow's webhook URL, treat it as leaked and rotate it in Intercom, "
+            "then store the new one with `pulumi config set --secret KEY`.",
+        )
+    elif broken is not None:
         suggestion = _suggested_id(workflow_id)
         example = f" e.g. `id: {suggestion}`" if suggestion else ""
         report.error(
@@ -819,16 +996,19 @@ def _read_config_ref(
         return None
     assert isinstance(key_node, ScalarNode)
     key: str = key_node.value
+    if id(key_node) in report.secret_nodes:
+        return None  # a signing secret, already reported
     if CONFIG_KEY_RE.fullmatch(key):
         line, column = _position(key_node)
         return ConfigRef(key, line, column)
     fix_example = _suggested_key(label, _KEY_SUFFIX[field_name])
-    if _looks_sensitive(key):  # URLs ("://") and whsec_ values included
+    if _looks_sensitive(key):
         report.error(
             key_node,
             label,
-            f"The config key of '{field_name}' looks like a value (a URL or a secret), "
-            "not a key name. It is now committed in plain text.",
+            f"The config key of '{field_name}' looks like a value "
+            f"({secret_kind(key) or 'a URL or a secret'}), not a key name. It is now committed "
+            "in plain text.",
             f"Store the value with `pulumi config set --secret {fix_example}` and write "
             f"`config: {fix_example}`; treat the committed value as leaked and rotate it.",
         )

@@ -569,8 +569,8 @@ def test_another_workflows_url_key_used_as_a_signing_secret_is_an_error() -> Non
     )
 
 
-def test_two_workflows_may_share_an_intercom_url_key() -> None:
-    loaded = parse_workflows(
+def test_two_workflows_sharing_an_intercom_url_key_is_an_error_naming_both() -> None:
+    problem = only_problem(
         workflows_yaml(
             """
             - id: billing-handoff
@@ -580,7 +580,29 @@ def test_two_workflows_may_share_an_intercom_url_key() -> None:
             """
         )
     )
-    assert [w.id for w in loaded.workflows] == ["billing-handoff", "triage"]
+    assert (problem.line, problem.column, problem.workflow_id) == (6, 36, "triage")
+    assert "of workflow 'billing-handoff' at line 4" in problem.message
+    assert "each workflow needs its own Fin workflow's webhook URL" in problem.message
+    assert "`intercom_webhook_url: {config: triageIntercomUrl}`" in problem.fix
+
+
+def test_two_workflows_sharing_a_signing_secret_key_is_an_error_with_the_reason() -> None:
+    problem = only_problem(
+        workflows_yaml(
+            """
+            - id: billing-handoff
+              intercom_webhook_url: {config: billingHandoffIntercomUrl}
+              jam_signing_secret: {config: sharedJamSecret}
+            - id: triage
+              intercom_webhook_url: {config: triageIntercomUrl}
+              jam_signing_secret: {config: sharedJamSecret}
+            """
+        )
+    )
+    assert (problem.line, problem.workflow_id) == (8, "triage")
+    assert "of workflow 'billing-handoff' at line 5" in problem.message
+    assert "its own signing secret" in problem.message
+    assert "`jam_signing_secret: {config: triageJamSecret}`" in problem.fix
 
 
 def test_events_must_be_a_list() -> None:
@@ -1071,7 +1093,204 @@ def test_pure_python_yaml_loader_reports_the_same_problems(
     with_c = problems_of(text)
     monkeypatch.setattr(loader_module, "_YamlLoader", yaml.SafeLoader)
     with_python = problems_of(text)
-    if fixture == "not_yaml.yaml":  # the two parsers word syntax errors differently
-        assert [(p.line, p.column) for p in with_python] == [(p.line, p.column) for p in with_c]
+    if fixture in ("not_yaml.yaml", "tab_indented.yaml"):  # the parsers word these differently
+        assert [(p.line, p.column, p.fix) for p in with_python] == [
+            (p.line, p.column, p.fix) for p in with_c
+        ]
     else:
         assert with_python == with_c
+
+
+# ------------------------------------------------------------------------------------------
+# Config safety: a signing secret anywhere, URLs where names belong, size limits
+
+
+def assert_reported_as_signing_secret(text: str) -> Problem:
+    problems = problems_of(text)
+    assert all(SECRET not in str(p) and "TESTONLY" not in str(p) for p in problems)
+    flagged = [p for p in problems if "is a Jam signing secret" in p.message]
+    assert len(flagged) == 1, "\n".join(map(str, problems))
+    assert flagged[0].fix.startswith("Rotate the secret in Jam")
+    return flagged[0]
+
+
+def test_signing_secret_pasted_as_a_config_key_is_an_error_that_says_rotate() -> None:
+    problem = assert_reported_as_signing_secret(
+        workflows_yaml(
+            f"- id: billing-handoff\n  intercom_webhook_url: {{config: a}}\n"
+            f"  jam_signing_secret: {{config: {SECRET.rstrip('=')}}}\n"  # a valid key name
+        )
+    )
+    assert (problem.line, problem.column, problem.workflow_id) == (5, 34, "billing-handoff")
+    assert problem.message == (
+        "The value of 'config' is a Jam signing secret (whsec_...), committed in plain text."
+    )
+
+
+SECRET_PLACES = {
+    "url config key": f"- id: a\n  intercom_webhook_url: {{config: {SECRET.rstrip('=')}}}\n",
+    "misspelt key's value": (
+        f"- id: a\n  intercom_webhook_url: {{config: a}}\n  jam_secret: {SECRET}\n"
+    ),
+    "description": f"- id: a\n  intercom_webhook_url: {{config: a}}\n  description: key {SECRET}\n",
+    "id": f"- id: {SECRET}\n  intercom_webhook_url: {{config: a}}\n",
+    "stacks entry": f"- id: a\n  intercom_webhook_url: {{config: a}}\n  stacks: [{SECRET}]\n",
+    "events entry": f"- id: a\n  intercom_webhook_url: {{config: a}}\n  events: [{SECRET}]\n",
+    "mapping key": f"- id: a\n  intercom_webhook_url: {{config: a}}\n  {SECRET}: 1\n",
+    "config ref key": f"- id: a\n  intercom_webhook_url: {{config: a, {SECRET}: b}}\n",
+    "intercom url": f"- id: a\n  intercom_webhook_url: {SECRET}\n",
+}
+
+
+@pytest.mark.parametrize("entry", SECRET_PLACES.values(), ids=SECRET_PLACES.keys())
+def test_signing_secret_anywhere_in_a_workflow_is_one_error_that_says_rotate(entry: str) -> None:
+    assert_reported_as_signing_secret(workflows_yaml(entry))
+
+
+def test_signing_secret_at_the_top_level_is_an_error() -> None:
+    assert_reported_as_signing_secret(f"version: 1\nworkflows: []\nnotes: {SECRET}\n")
+
+
+def test_signing_secret_as_intercom_url_says_signing_secret_not_absolute_url() -> None:
+    problem = only_problem(workflows_yaml(f"- id: a\n  intercom_webhook_url: {SECRET}\n"))
+    assert problem.message == (
+        "The value of 'intercom_webhook_url' is a Jam signing secret (whsec_...), committed in "
+        "plain text."
+    )
+    assert "not an absolute URL" not in problem.message
+
+
+def test_literal_signing_secret_keeps_its_own_single_message() -> None:
+    problems = problems_of(
+        workflows_yaml(
+            f"- id: a\n  intercom_webhook_url: {{config: a}}\n  jam_signing_secret: {SECRET}\n"
+        )
+    )
+    assert [p.message.split(" ")[0] for p in problems] == ["'jam_signing_secret'"]
+
+
+def test_url_pasted_as_config_key_says_it_is_an_intercom_webhook_url() -> None:
+    problem = only_problem(
+        workflows_yaml(
+            f"- id: a\n  intercom_webhook_url: {{config: 'https://intercom.example/h/{TOKEN}'}}\n"
+        )
+    )
+    assert "looks like a value (an Intercom webhook URL), not a key name" in problem.message
+    assert TOKEN not in str(problem)
+
+
+def test_url_pasted_as_an_id_says_it_is_a_url_and_to_rotate() -> None:
+    problem = only_problem(
+        workflows_yaml(
+            f"- id: 'https://intercom.example/h/{TOKEN}'\n  intercom_webhook_url: {{config: a}}\n"
+        )
+    )
+    assert problem.message == (
+        "The workflow id is an Intercom webhook URL, not an id; it is now committed in plain text."
+    )
+    assert "rotate it in Intercom" in problem.fix
+    assert TOKEN not in str(problem)
+
+
+def test_intercom_webhook_url_in_a_description_is_an_error_that_says_rotate() -> None:
+    problem = only_problem(
+        workflows_yaml(
+            f"- id: a\n  intercom_webhook_url: {{config: a}}\n"
+            f"  description: resumes https://intercom.example/h/{TOKEN}\n"
+        )
+    )
+    assert (problem.line, problem.column, problem.workflow_id) == (5, 18, "a")
+    assert problem.message == (
+        "'description' contains an Intercom webhook URL, committed in plain text."
+    )
+    assert "rotate" in problem.fix
+    assert TOKEN not in str(problem)
+
+
+def test_other_urls_in_a_description_are_allowed() -> None:
+    loaded = parse_workflows(
+        workflows_yaml(
+            "- id: a\n  intercom_webhook_url: {config: a}\n"
+            "  description: see https://jam.dev/docs/webhooks\n"
+        )
+    )
+    assert loaded.workflows[0].description == "see https://jam.dev/docs/webhooks"
+
+
+def test_tab_at_the_reported_position_is_named_with_the_fix() -> None:
+    problem = only_problem("version: 1\nworkflows:\n\t- id: a\n")
+    assert (problem.line, problem.column) == (3, 1)
+    assert "tab" in problem.message
+    assert problem.fix.startswith("Indent with spaces, not tabs")
+
+
+def test_a_single_tab_indented_line_in_a_workflow_is_named() -> None:
+    text = workflows_yaml("- id: a\n  intercom_webhook_url: {config: a}\n") + "\t\tevents: []\n"
+    problem = only_problem(text)
+    assert "tab" in problem.message
+    assert "Indent with spaces" in problem.fix
+
+
+def test_syntax_error_without_a_tab_does_not_mention_tabs() -> None:
+    problem = only_problem("version: 1\nworkflows:\n  - id: [billing\n")
+    assert "tab" not in problem.message
+
+
+def test_a_file_over_the_size_limit_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_bytes(b"version: 1\nworkflows: []\n" + b"#" * (1024 * 1024))
+    with pytest.raises(WorkflowsFileError) as caught:
+        load_workflows(path)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.column) == (1, 1)
+    assert "the limit is 1048576 bytes (1 MiB)" in problem.message
+
+
+def test_text_over_the_size_limit_is_refused_by_parse_workflows() -> None:
+    problem = only_problem("version: 1\nworkflows: []\n# " + "é" * (600 * 1024) + "\n")
+    assert "the limit is 1048576 bytes (1 MiB)" in problem.message
+
+
+def many_entries(count: int, prefix: str, stacks: str = "") -> str:
+    """``count`` workflow entries (2 or 3 lines each), ids and keys starting with ``prefix``."""
+    entry = "- id: {0}-{1:03d}\n  intercom_webhook_url: {{config: {0}{1}}}\n" + stacks
+    return "".join(entry.format(prefix, i) for i in range(count))
+
+
+def test_more_workflows_than_one_stack_fits_is_an_error_with_the_limit() -> None:
+    problem = only_problem(workflows_yaml(many_entries(80, "workflow")))
+    assert problem.message.startswith("Any stack not named in a `stacks:` list: 80 workflows need ")
+    assert "Cloud Run functions allow 32768" in problem.message
+    assert "one relay fits about " in problem.message
+    assert problem.fix.startswith("deploy fewer workflows to this stack")
+
+
+def test_the_limit_is_located_at_the_first_workflow_that_does_not_fit() -> None:
+    problem = only_problem(workflows_yaml(many_entries(80, "workflow")))
+    fit = int(problem.message.split("one relay fits about ")[1].split(" ")[0])
+    assert (problem.workflow_id, problem.line) == (f"workflow-{fit:03d}", 3 + 2 * fit)
+
+
+def test_each_named_stack_is_checked_with_the_workflows_it_deploys() -> None:
+    text = workflows_yaml(
+        many_entries(40, "first", "  stacks: [prod]\n")
+        + many_entries(40, "second", "  stacks: [dev, prod]\n")
+    )
+    (problem,) = problems_of(text)
+    assert problem.message.startswith("Stack 'prod': 80 workflows need ")
+
+
+def test_workflows_without_stacks_count_toward_every_named_stack() -> None:
+    text = workflows_yaml(
+        many_entries(40, "everywhere") + many_entries(40, "second", "  stacks: [dev]\n")
+    )
+    (problem,) = problems_of(text)
+    assert problem.message.startswith("Stack 'dev': 80 workflows need ")
+
+
+def test_workflows_split_across_stacks_within_the_limit_load() -> None:
+    text = workflows_yaml(
+        many_entries(60, "first", "  stacks: [dev]\n")
+        + many_entries(60, "second", "  stacks: [prod]\n")
+    )
+    assert len(parse_workflows(text).workflows) == 120

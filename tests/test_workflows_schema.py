@@ -10,6 +10,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from infra.secret_patterns import INTERCOM_URL_PATTERN, SIGNING_SECRET_PATTERN
 from infra.workflows import intercom_url_problem
 from relay_function.naming import DEFAULT_EVENTS, KNOWN_EVENTS, WORKFLOW_ID_MAX_LENGTH
 
@@ -36,7 +37,11 @@ SCHEMA_REJECTS = [
     "missing_url",
     "missing_version",
     "missing_workflows",
+    "signing_secret_as_url",
+    "signing_secret_config_key",
+    "signing_secret_description",
     "signing_secret_literal",
+    "signing_secret_stack",
     "stacks_bad_name",
     "stacks_bool",
     "stacks_duplicate",
@@ -44,9 +49,11 @@ SCHEMA_REJECTS = [
     "top_level_list",
     "unknown_top_key",
     "unknown_workflow_key",
+    "url_as_id",
     "url_encoded_placeholder",
     "url_host",
     "url_http",
+    "url_in_description",
     "url_number",
     "url_path_non_ascii",
     "url_placeholder",
@@ -62,12 +69,25 @@ SCHEMA_REJECTS = [
 #  - duplicate_key: YAML loads keep the last of two equal keys, so the schema never sees both.
 #  - duplicate_id: uniqueness of one property across array items is not expressible.
 #  - not_yaml: there is no document to validate.
-#  - config_key_reused: a schema cannot compare the values of two properties.
-LOADER_ONLY = ["config_key_reused", "duplicate_id", "duplicate_key", "not_yaml"]
+#  - config_key_reused, config_key_shared: a schema cannot compare the values of two properties.
+#  - tab_indented: like not_yaml, there is no document.
+LOADER_ONLY = [
+    "config_key_reused",
+    "config_key_shared",
+    "duplicate_id",
+    "duplicate_key",
+    "not_yaml",
+    "tab_indented",
+]
 
 
 def validator() -> Draft202012Validator:
     return Draft202012Validator(SCHEMA)
+
+
+def definition(name: str) -> Draft202012Validator:
+    """A validator for one of the schema's $defs, with its references resolvable."""
+    return Draft202012Validator({"$defs": SCHEMA["$defs"], "$ref": f"#/$defs/{name}"})
 
 
 def load_yaml(path: Path) -> Any:
@@ -104,7 +124,9 @@ def test_every_invalid_fixture_is_classified() -> None:
     assert on_disk == set(SCHEMA_REJECTS) | set(LOADER_ONLY)
 
 
-@pytest.mark.parametrize("name", ["config_key_reused", "duplicate_id", "duplicate_key"])
+@pytest.mark.parametrize(
+    "name", ["config_key_reused", "config_key_shared", "duplicate_id", "duplicate_key"]
+)
 def test_loader_only_fixture_passes_the_schema(name: str) -> None:
     """Documents the limit: the schema accepts these, which is why the loader checks them."""
     assert validator().is_valid(load_yaml(FIXTURES / "invalid" / f"{name}.yaml"))
@@ -179,8 +201,7 @@ def test_schema_id_rule_matches_the_naming_module() -> None:
     ],
 )
 def test_schema_literal_url_rule(url: str, valid: bool) -> None:
-    literal = Draft202012Validator(SCHEMA["$defs"]["literalIntercomUrl"])
-    assert literal.is_valid(url) is valid
+    assert definition("literalIntercomUrl").is_valid(url) is valid
 
 
 @pytest.mark.parametrize(
@@ -202,5 +223,43 @@ def test_schema_literal_url_rule(url: str, valid: bool) -> None:
 )
 def test_schema_and_loader_agree_on_hosts_ports_and_paths(url: str) -> None:
     """Editors flag exactly the URLs the loader (and so the relay) refuses, for these parts."""
-    literal = Draft202012Validator(SCHEMA["$defs"]["literalIntercomUrl"])
+    literal = definition("literalIntercomUrl")
     assert literal.is_valid(url) is (intercom_url_problem(url) is None)
+
+
+def test_schema_secret_patterns_are_the_loaders() -> None:
+    """One rule: the schema carries infra.secret_patterns' patterns, character for character."""
+    assert SCHEMA["$defs"]["noSigningSecret"]["not"]["pattern"] == SIGNING_SECRET_PATTERN
+    assert SCHEMA["$defs"]["noIntercomUrl"]["not"]["pattern"] == INTERCOM_URL_PATTERN
+
+
+SECRET = "whsec_TESTONLYc2VjcmV0LXZhbHVlLTEyMzQ="
+KEY_LIKE_SECRET = SECRET.rstrip("=")  # also a valid config key and stack name
+GOOD = {"id": "a", "intercom_webhook_url": {"config": "aUrl"}}
+
+
+@pytest.mark.parametrize(
+    "workflow",
+    [
+        {**GOOD, "intercom_webhook_url": {"config": KEY_LIKE_SECRET}},
+        {**GOOD, "jam_signing_secret": {"config": KEY_LIKE_SECRET}},
+        {**GOOD, "jam_signing_secret": {"config": KEY_LIKE_SECRET.upper()}},
+        {**GOOD, "description": f"the secret is {SECRET}"},
+        {**GOOD, "description": "resumes https://api.INTERCOM.io/fin/hooks/TESTONLY-token"},
+        {**GOOD, "stacks": ["dev", KEY_LIKE_SECRET]},
+        {**GOOD, "intercom_webhook_url": SECRET},
+        {**GOOD, "intercom_webhook_url": f"https://intercom.example/fin/{KEY_LIKE_SECRET}"},
+        {**GOOD, "id": SECRET},
+        {**GOOD, "id": "https://intercom.example/fin/hooks/TESTONLY-token"},
+        {**GOOD, "intercom_webhook_url": {"config": "https://intercom.example/fin/hooks/x"}},
+        {**GOOD, "jam_secret": SECRET},
+        {**GOOD, SECRET: "x"},
+    ],
+)
+def test_schema_rejects_secrets_and_urls_where_they_do_not_belong(workflow: Any) -> None:
+    assert not validator().is_valid({"version": 1, "workflows": [workflow]})
+
+
+def test_schema_allows_other_urls_in_a_description() -> None:
+    workflow = {**GOOD, "description": "see https://jam.dev/docs/webhooks"}
+    assert validator().is_valid({"version": 1, "workflows": [workflow]})
