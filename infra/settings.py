@@ -379,7 +379,8 @@ def _monitoring_settings(lookup: Lookup, stack: str, problems: list[str]) -> dic
         "alert_refused_threshold": number(
             "alertRefusedByIntercomThreshold", DEFAULT_ALERT_REFUSED_THRESHOLD, 0, 1_000_000
         ),
-        # Monitoring's alignment period for a condition is at most a day.
+        # An alerting policy's alignment period is at most 90,000 s (25 h):
+        # https://cloud.google.com/monitoring/api/ref_v3/rest/v3/Aggregation
         "alert_refused_window_minutes": number(
             "alertRefusedByIntercomWindowMinutes", DEFAULT_ALERT_REFUSED_WINDOW_MINUTES, 5, 1440
         ),
