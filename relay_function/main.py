@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -68,6 +68,10 @@ CONVERSATION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # explicit ASCII class,
 MESSAGE_ID_RE = re.compile(r"[!-~]{1,256}")  # printable ASCII, no spaces
 TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 MAX_INTERCOM_ANSWER_BYTES = 64 * 1024
+# Jam events nest a few levels. Parsing and re-serialising recurse once per level, so a deeper
+# body (possible well within the size limit) is refused as a bad request before either can
+# hit Python's recursion limit (a RecursionError in json.dumps answered 500 at depth 975).
+MAX_JSON_DEPTH = 64
 MAX_IDLE_CONNECTIONS_PER_HOST = 16
 JSON_TYPE = "application/json"
 
@@ -465,15 +469,33 @@ def _reject_constant(name: str) -> float:
 
 def decode_object(body: bytes) -> dict[str, Any]:
     """The verified body as a JSON object of finite numbers, or BadRequest."""
+    too_deep = f"body nests JSON deeper than {MAX_JSON_DEPTH} levels"
     try:
         decoded = json.loads(
             body.decode("utf-8"), parse_float=_finite_float, parse_constant=_reject_constant
         )
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise BadRequest(too_deep) from None
+    except ValueError:
         raise BadRequest("body is not UTF-8 JSON") from None
     if not isinstance(decoded, dict):
         raise BadRequest("body is not a JSON object")
+    if not _nests_at_most(decoded, MAX_JSON_DEPTH):
+        raise BadRequest(too_deep)
     return decoded
+
+
+def _nests_at_most(document: object, limit: int) -> bool:
+    """Whether objects and arrays nest at most ``limit`` levels (iterative: no recursion)."""
+    stack: list[tuple[object, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return False
+        children = value.values() if isinstance(value, dict) else value
+        assert isinstance(children, Iterable)  # only dicts and lists are pushed
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
 
 
 def event_type_of(document: Mapping[str, Any]) -> str:
@@ -773,7 +795,13 @@ def read_body(request: flask.Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while size <= limit:
-        chunk = stream.read(limit + 1 - size)
+        try:
+            chunk = stream.read(limit + 1 - size)
+        # The server's own classes, which the relay does not import: gunicorn raises
+        # InvalidChunkSize / NoMoreData (OSError) or a ParseException (bad trailer), werkzeug
+        # ClientDisconnected. Any of them is the client's framing, never a relay bug (500).
+        except Exception:
+            raise BadRequest("body could not be read (broken framing, or ended early)") from None
         if not chunk:
             break
         chunks.append(chunk)
@@ -854,7 +882,19 @@ WATCHDOG = _Watchdog()
 
 
 def _json_response(status: int, document: Mapping[str, object]) -> flask.Response:
-    return flask.Response(json.dumps(document), status=status, mimetype=JSON_TYPE)
+    """The answer, as a streamed body (an iterator) with its Content-Length.
+
+    functions-framework registers an ``after_request`` hook (``read_request``) that calls
+    ``request.get_data()``, reading the whole request body into memory, unless the response
+    ``is_streamed``: a refused body of any size would be buffered before its 413 left. A
+    streamed body is Flask's public way to answer without that hook (its docstring names the
+    case); removing the hook from the app would reach into the framework's internals. The
+    bytes on the wire are the same; the pinned server discards whatever body is left unread.
+    """
+    payload = json.dumps(document).encode()
+    response = flask.Response(iter((payload,)), status=status, mimetype=JSON_TYPE)
+    response.headers["Content-Length"] = str(len(payload))
+    return response
 
 
 def relay(request: flask.Request) -> flask.Response:

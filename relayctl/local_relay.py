@@ -7,6 +7,7 @@ demo, ``send-test-event``, the tests and the benchmark all start the relay this 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -22,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from infra.relay_env import THREADS_ENV
+from infra.settings import DEFAULT_CONCURRENCY
 from relay_function.naming import (
     HEALTH_PATH,
     INTERCOM_URL_ENV_PREFIX,
@@ -35,7 +38,23 @@ RELAY_SOURCE = Path(__file__).resolve().parent.parent / "relay_function" / "main
 MAX_BODY_ENV = "RELAY_MAX_BODY_BYTES"
 # Variables that configure the relay; inherited copies are dropped so a stray export in the
 # caller's shell cannot change what a LocalRelay serves.
-_RELAY_ENV_PREFIXES = (INTERCOM_URL_ENV_PREFIX, SIGNING_SECRET_ENV_PREFIX, "RELAY_")
+_RELAY_ENV_PREFIXES = (INTERCOM_URL_ENV_PREFIX, SIGNING_SECRET_ENV_PREFIX, "RELAY_", THREADS_ENV)
+
+
+class NotLoopbackError(ValueError):
+    """A LocalRelay may only listen on a loopback address."""
+
+
+def _require_loopback(host: str) -> None:
+    # The local server is functions-framework's gunicorn with its request line unbounded
+    # (limit_request_line=0): a long line costs seconds of CPU. Only Google's front end may
+    # face the network; locally, nothing but this machine may reach it.
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise NotLoopbackError(f"LocalRelay listens on loopback only, not on {host!r}")
 
 
 def relay_env(
@@ -44,13 +63,17 @@ def relay_env(
     signing_secrets: Mapping[str, str],
     *,
     max_body_bytes: int | None = None,
+    threads: int = DEFAULT_CONCURRENCY,
 ) -> dict[str, str]:
-    """The relay's environment: ``RELAY_ROUTES`` plus per-workflow secret variables.
+    """The relay's environment: ``RELAY_ROUTES``, ``THREADS`` and per-workflow secret variables.
 
     ``routes`` maps workflow id -> subscribed event types. A workflow missing from
     ``intercom_urls`` or ``signing_secrets`` simply gets no variable (the relay reports it).
+    ``threads`` is functions-framework's server thread count, set as the deploy sets it
+    (``infra.relay_env.plain_env``: equal to the request concurrency, 16 by default).
     """
     env = {ROUTES_ENV: json.dumps({wid: {"events": list(ev)} for wid, ev in routes.items()})}
+    env[THREADS_ENV] = str(threads)
     for workflow_id, url in intercom_urls.items():
         env[intercom_url_env(workflow_id)] = url
     for workflow_id, secret in signing_secrets.items():
@@ -89,6 +112,7 @@ class LocalRelay:
         python: str = sys.executable,
         startup_timeout: float = 20.0,
     ) -> None:
+        _require_loopback(host)
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
@@ -184,6 +208,17 @@ class LocalRelay:
                 process.kill()
                 process.wait(timeout)
         # The log file stays readable after stop(); it is closed when collected.
+
+    def worker_pids(self) -> list[int]:
+        """The server's worker processes (gunicorn's arbiter forks them; Linux /proc only)."""
+        process = self._process
+        if process is None:
+            return []
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        try:
+            return [int(pid) for pid in children.read_text().split()]
+        except OSError:
+            return []
 
     @property
     def running(self) -> bool:
