@@ -334,3 +334,36 @@ def test_a_zero_wait_declares_no_sleep(kit):
     run = _run(kit, alertNotificationChannels=json.dumps(CHANNELS), alertMetricWaitSeconds="0")
     assert METRIC_WAIT not in {d.name for d in run.of_type(SLEEP)}
     assert {p.name for p in run.of_type(POLICY)} == ALL_POLICIES
+
+
+def test_the_wait_is_re_armed_when_the_metric_names_change(kit, alerted):
+    renamed = _run(
+        kit, alertNotificationChannels=json.dumps(CHANNELS), functionName="support-relay"
+    )
+    triggers = renamed.one(SLEEP, METRIC_WAIT).inputs["triggers"]
+    assert triggers != alerted.one(SLEEP, METRIC_WAIT).inputs["triggers"]
+    assert triggers == {"log_metrics": ",".join(sorted(_metrics(renamed)))}
+
+
+def test_dashboard_log_panel_reads_this_service_s_lines(alerted):
+    panel = next(w["logsPanel"] for w in _widgets(_dashboard(alerted)) if "logsPanel" in w)
+    assert panel["filter"].startswith(m.relay_lines(_service_name(alerted)))
+    assert panel["resourceNames"] == ["projects/acme-support-dev"]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("alertRefusedByIntercomWindowMinutes", "4"),
+        ("alertRefusedByIntercomWindowMinutes", "1441"),
+        ("alertNotConfiguredThreshold", "-1"),
+        ("alertMetricWaitSeconds", "ten"),
+    ],
+)
+def test_out_of_range_monitoring_settings_stop_before_any_resource(kit, key, value):
+    run = kit.run(
+        "dev", kit.fixtures / "one.yaml", config={key: value}, secrets=kit.secrets(URL_KEY)
+    )
+    assert run.error is not None
+    assert f"config '{key}'" in str(run.error)
+    assert run.declared == []
