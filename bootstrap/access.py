@@ -75,8 +75,9 @@ PREVIEWER_ROLES: dict[str, str] = {
     "roles/viewer": "reads the resources a preview compares against; changes nothing",
 }
 
-# APIs the bootstrap turns on: in the pool's project, what federation and impersonation call;
-# in each stack project, what the deployer needs before it can enable the rest itself.
+# APIs the bootstrap turns on: in the pool's project, what federation calls; in each stack
+# project (where its deployer lives), impersonation and what the deployer needs before it can
+# enable the rest itself.
 POOL_PROJECT_APIS: tuple[str, ...] = (
     "iam.googleapis.com",
     "iamcredentials.googleapis.com",
@@ -84,6 +85,8 @@ POOL_PROJECT_APIS: tuple[str, ...] = (
     "cloudresourcemanager.googleapis.com",
 )
 STACK_PROJECT_APIS: tuple[str, ...] = (
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com",
     "serviceusage.googleapis.com",
     "cloudresourcemanager.googleapis.com",
 )
@@ -96,7 +99,7 @@ class BootstrapConfigError(ValueError):
 
 @dataclass(frozen=True)
 class BootstrapSettings:
-    project: str  # holds the pool, the service accounts and (for gcs) the state bucket and keys
+    project: str  # holds the pool and (for gcs) the state bucket and keys
     repository: str  # owner/name, exactly as GitHub spells it
     stack_projects: dict[str, str] = field(default_factory=dict)  # stack -> project it deploys
     state_backend: str = "pulumi-cloud"  # or "gcs"

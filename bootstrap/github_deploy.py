@@ -83,10 +83,13 @@ class GitHubDeploy(pulumi.ComponentResource):
             opts=after_apis,
         )
 
+        # Each account lives in the project it works on: Google APIs count a service account's
+        # calls against its own project, which must have those APIs enabled; the main program
+        # enables them in the stack's project. https://cloud.google.com/docs/quotas/quota-project
         deployers = {
             stack: self._account(
                 f"{name}-deployer-{stack}",
-                settings,
+                settings.stack_projects[stack],
                 account_id(stack),
                 f"Deploys stack {stack} of {settings.repository} from GitHub Actions",
                 pool.name,
@@ -97,7 +100,7 @@ class GitHubDeploy(pulumi.ComponentResource):
         }
         previewer = self._account(
             f"{name}-previewer",
-            settings,
+            settings.stack_projects[PREVIEW_STACK],
             account_id(None),
             f"Read-only pull-request previews of stack {PREVIEW_STACK} of {settings.repository}",
             pool.name,
@@ -172,7 +175,7 @@ class GitHubDeploy(pulumi.ComponentResource):
     def _account(
         self,
         resource_name: str,
-        settings: BootstrapSettings,
+        project: str,
         account: str,
         description: str,
         pool_name: pulumi.Output[str],
@@ -181,7 +184,7 @@ class GitHubDeploy(pulumi.ComponentResource):
     ) -> _Identity:
         sa = gcp.serviceaccount.Account(
             resource_name,
-            project=settings.project,
+            project=project,
             account_id=account,
             display_name=account,
             description=description,

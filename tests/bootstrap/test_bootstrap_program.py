@@ -23,8 +23,11 @@ KEY_MEMBER = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
 BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 
 
-def email(bootstrap, account_id: str) -> str:
-    return f"{account_id}@{bootstrap.project}.iam.gserviceaccount.com"
+def email(bootstrap, account_id: str, project: str | None = None) -> str:
+    return f"{account_id}@{project or bootstrap.project}.iam.gserviceaccount.com"
+
+
+SPLIT = "dev=acme-relay-dev,prod=acme-relay-prod"
 
 
 def test_runs_cleanly_with_only_the_two_required_keys(bootstrap):
@@ -111,18 +114,29 @@ def test_previewer_is_federated_only_from_pull_requests(bootstrap):
 
 
 def test_previewer_is_read_only_on_dev_and_has_nothing_on_prod(bootstrap):
-    run = bootstrap.run(stackProjects="dev=acme-relay-dev,prod=acme-relay-prod")
-    roles = run.project_roles(email(bootstrap, "relay-preview"))
+    run = bootstrap.run(stackProjects=SPLIT)
+    roles = run.project_roles(email(bootstrap, "relay-preview", "acme-relay-dev"))
     assert set(roles) == {("acme-relay-dev", role) for role in PREVIEWER_ROLES}
     assert set(PREVIEWER_ROLES) == {"roles/viewer"}
 
 
 def test_each_deployer_is_granted_only_on_its_stacks_project(bootstrap):
-    run = bootstrap.run(stackProjects="dev=acme-relay-dev,prod=acme-relay-prod")
-    dev = run.project_roles(email(bootstrap, "relay-deploy-dev"))
-    prod = run.project_roles(email(bootstrap, "relay-deploy-prod"))
+    run = bootstrap.run(stackProjects=SPLIT)
+    dev = run.project_roles(email(bootstrap, "relay-deploy-dev", "acme-relay-dev"))
+    prod = run.project_roles(email(bootstrap, "relay-deploy-prod", "acme-relay-prod"))
     assert {project for project, _ in dev} == {"acme-relay-dev"}
     assert {project for project, _ in prod} == {"acme-relay-prod"}
+
+
+def test_each_account_lives_in_the_project_it_works_on(bootstrap):
+    # A service account's API calls count against its own project, where the main program
+    # enables the APIs; the pool stays in gcp:project.
+    run = bootstrap.run(stackProjects=SPLIT)
+    assert run.account("relay-deploy-dev").inputs["project"] == "acme-relay-dev"
+    assert run.account("relay-deploy-prod").inputs["project"] == "acme-relay-prod"
+    assert run.account("relay-preview").inputs["project"] == "acme-relay-dev"
+    pool = run.one("gcp:iam/workloadIdentityPool:WorkloadIdentityPool")
+    assert pool.inputs["project"] == bootstrap.project
 
 
 def test_outputs_the_repository_variables_for_pulumi_cloud(bootstrap):
