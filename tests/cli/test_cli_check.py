@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -86,7 +87,7 @@ def front_end_403() -> Iterator[str]:
         thread.join(5)
 
 
-def _lines(result) -> list[str]:
+def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return result.stdout.splitlines()
 
 
