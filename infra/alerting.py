@@ -43,11 +43,6 @@ class AlertingArgs:
     depends_on: Sequence[pulumi.Resource]
 
 
-def outcome_log_filter(service_name: str) -> str:
-    """Cloud Logging filter for the relay's lines that carry an outcome (the outcome metric's)."""
-    return m.outcome_lines(service_name)
-
-
 def outcome_metric_filter(metric_name: str, outcome: str) -> str:
     return m.metric_filter(metric_name, **{OUTCOME_LABEL: outcome})
 
