@@ -64,6 +64,12 @@ def test_each_stack_runs_in_the_environment_of_its_name():
         assert deploy_job(job_id).spec["uses"] == "./.github/workflows/pulumi-up.yaml"
 
 
+def test_prod_job_runs_in_the_prod_environment():
+    called = up_job().spec["environment"]
+    resolved = called.replace("${{ inputs.stack }}", deploy_job("prod").spec["with"]["stack"])
+    assert resolved == "prod"
+
+
 def test_one_concurrency_group_per_stack_that_never_cancels():
     concurrency = up_job().spec["concurrency"]
     assert concurrency["group"] == "pulumi-up-${{ inputs.stack }}"
@@ -124,15 +130,25 @@ SET_UP = {
     "GCP_DEPLOY_SERVICE_ACCOUNTS": '{"dev": "d@x", "prod": "p@x"}',
     "EVENT_NAME": "push",
     "ACTOR": "octocat",
+    "REF": "refs/heads/main",
 }
 
 
 def test_plan_not_set_up_deploys_nothing_and_says_why(checkout, tmp_path):
-    result = run_step(plan_script(), checkout, {"EVENT_NAME": "push"}, tmp_path)
+    env = {"EVENT_NAME": "push", "REF": "refs/heads/main"}
+    result = run_step(plan_script(), checkout, env, tmp_path)
     assert result.returncode == 0
     assert "::notice title=deploy not set up::" in result.stdout
     assert "GCP_WORKLOAD_IDENTITY_PROVIDER" in result.stdout
     assert result.outputs == {"dev": "false", "prod": "false", "others": "[]"}
+
+
+def test_plan_refuses_a_manual_run_on_another_branch(checkout, tmp_path):
+    env = SET_UP | {"EVENT_NAME": "workflow_dispatch", "REF": "refs/heads/feature"}
+    result = run_step(plan_script(), checkout, env, tmp_path)
+    assert result.returncode == 1
+    assert "::error title=deploys run from main only::" in result.stdout
+    assert result.outputs == {}
 
 
 def test_plan_set_up_without_service_accounts_fails_naming_them(checkout, tmp_path):
