@@ -10,7 +10,8 @@ answer has one meaning:
   relay has no such route.
 - The relay never answers 403, and every answer of its own is a JSON object with an
   ``outcome``. A 403 without one comes from Google's front end: the caller is not allowed to
-  invoke the service (no public invoker grant, or one the organisation refused).
+  invoke the service (no public invoker grant, or one the organisation refused). A 5xx
+  without one is the platform's too: no instance could start or answer, so the relay is down.
 
 Each probe is one request; a relay with an alert on ``signature_rejected`` sees one per
 workflow per check (the alert groups by workflow and fires above 5 in 5 minutes by default).
@@ -170,6 +171,8 @@ def classify(workflow: Workflow, answer: Answer, stack: str | None) -> Verdict:
             f"`pulumi up --stack {on_stack}`; if the allUsers grant is refused by the "
             f"organisation's policy, see {PUBLIC_ACCESS_DOC}",
         )
+    if answer.outcome is None and answer.status >= 500:
+        return Verdict(wid, False, _front_end_failure(answer.status))
     if answer.outcome is None:
         return Verdict(
             wid,
@@ -179,6 +182,15 @@ def classify(workflow: Workflow, answer: Answer, stack: str | None) -> Verdict:
         )
     return Verdict(
         wid, False, f"unexpected answer: HTTP {answer.status} ({answer.outcome}); not ready"
+    )
+
+
+def _front_end_failure(status: int) -> str:
+    # The relay's own 5xx answers carry its JSON; a bare one is the platform's (no instance
+    # could start or answer), so the relay is down for Jam too.
+    return (
+        f"relay down: HTTP {status} from Google's front end, not from the relay (it is not "
+        "starting or not answering): see the service's logs and its latest revision"
     )
 
 
@@ -247,6 +259,9 @@ def run(args: argparse.Namespace) -> int:
             )
     elif health.status == 403 and health.outcome is None:
         pass  # every route below says "not public", with the fix
+    elif health.status >= 500 and health.outcome is None:
+        problems += 1
+        print(f"healthz: {_front_end_failure(health.status)}")
     else:
         problems += 1
         print(f"healthz: HTTP {health.status} without the relay's answer; is {base} the relay?")

@@ -51,14 +51,16 @@ def prod_relay(intercom) -> Iterator[LocalRelay]:
         yield relay
 
 
-class _Forbidden(BaseHTTPRequestHandler):
-    """Answers like Google's front end for a caller without run.routes.invoke."""
+class _FrontEnd(BaseHTTPRequestHandler):
+    """Answers like Google's front end, in HTML: 403 to a caller without run.routes.invoke."""
+
+    status = 403
 
     def _deny(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
-        body = b"<html><body><h1>Error: Forbidden</h1>Your client does not have permission</body>"
-        self.send_response(403)
+        body = b"<html><body><h1>Error</h1>Your client does not have permission</body>"
+        self.send_response(self.status)
         self.send_header("Content-Type", "text/html; charset=UTF-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -74,9 +76,14 @@ class _Forbidden(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def front_end_403() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
+class _Unavailable(_FrontEnd):
+    """The front end when no instance of the service can start."""
+
+    status = 503
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -85,6 +92,16 @@ def front_end_403() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def front_end_403() -> Iterator[str]:
+    yield from _serve(_FrontEnd)
+
+
+@pytest.fixture
+def front_end_503() -> Iterator[str]:
+    yield from _serve(_Unavailable)
 
 
 def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -153,6 +170,13 @@ def test_a_403_from_the_front_end_is_not_public_with_the_invoker_fix(relayctl, f
         assert "not public" in line
         assert "pulumi config set publicAccess allUsers --stack prod" in line
         assert "docs/deploy.md#public-access" in line
+
+
+def test_a_bare_503_from_the_front_end_is_relay_down(relayctl, front_end_503):
+    result = relayctl("check", "--url", front_end_503, "--stack", "dev")
+    assert result.returncode == 1
+    assert any(x.startswith("healthz: relay down: HTTP 503") for x in _lines(result))
+    assert any(x.startswith("billing-handoff: relay down: HTTP 503") for x in _lines(result))
 
 
 def test_a_refused_connection_is_relay_down(relayctl):
