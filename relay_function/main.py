@@ -456,6 +456,17 @@ def _conversation_id(value: object) -> str | None:
     return text
 
 
+def valid_conversation_id(document: Mapping[str, Any]) -> str | None:
+    """``data.conversationId`` if the event has a valid one, else None (never raises)."""
+    data = document.get("data")
+    if not isinstance(data, dict):
+        return None
+    try:
+        return _conversation_id(data.get("conversationId"))
+    except InvalidEvent:
+        return None
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if value != value or value in (float("inf"), float("-inf")):  # 1e999 parses to inf
@@ -823,6 +834,7 @@ class Outcome:
     jam_message_id: str | None = None
     event_type: str | None = None
     intercom_status: int | None = None
+    conversation_id: str | None = None  # validated by the same rule as the forward's URL
 
 
 def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> Outcome:
@@ -840,6 +852,9 @@ def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> 
         document = decode_object(body)
         event_type = event_type_of(document)
         context["event_type"] = event_type
+        # On every later line, even for an event refused or ignored for another reason: support
+        # traces a conversation by it (issue 12). Only an id the forward itself would accept.
+        context["conversation_id"] = valid_conversation_id(document)
         # Filter before validating the rest: Jam must not retry events this route never takes.
         if event_type not in route.events:
             return Outcome(200, "ignored", "event type not subscribed on this route", **context)
@@ -923,6 +938,7 @@ def relay(request: flask.Request) -> flask.Response:
         workflow_id=result.workflow_id,
         jam_message_id=result.jam_message_id,
         event_type=result.event_type,
+        conversation_id=result.conversation_id,
         outcome=result.outcome,
         intercom_status=result.intercom_status,
         latency_ms=latency_ms,
