@@ -19,7 +19,12 @@ import pulumi_gcp as gcp
 import pulumiverse_time as time_provider
 
 from infra.alerting import AlertingArgs, RelayAlerting
-from infra.relay_env import plain_env
+from infra.relay_env import (
+    INTERCOM_URL_SECRET_SUFFIX,
+    SIGNING_SECRET_SUFFIX,
+    plain_env,
+    secret_id,
+)
 from infra.settings import RelaySettings, resource_labels
 from infra.source import RelaySource
 from infra.workflows import ConfigRef, Workflow
@@ -139,7 +144,7 @@ class WorkflowRoute(pulumi.ComponentResource):
             return gcp.secretmanager.Secret(
                 f"{name}-{suffix}",
                 project=settings.project,
-                secret_id=f"{settings.function_name}-{workflow.id}-{suffix}",
+                secret_id=secret_id(settings.function_name, workflow.id, suffix),
                 replication=gcp.secretmanager.SecretReplicationArgs(
                     auto=gcp.secretmanager.SecretReplicationAutoArgs()
                 ),
@@ -147,9 +152,13 @@ class WorkflowRoute(pulumi.ComponentResource):
                 opts=child,
             )
 
+        self.grant_keys = []
+
         def grant(
             suffix: str, target: gcp.secretmanager.Secret
         ) -> gcp.secretmanager.SecretIamMember:
+            target_id = secret_id(settings.function_name, workflow.id, suffix)
+            self.grant_keys.append(grant_key(SECRET_ACCESSOR, "runtime", f"secret:{target_id}"))
             # On this secret alone, for the runtime account alone: never project-wide.
             return gcp.secretmanager.SecretIamMember(
                 f"{name}-{suffix}-accessor",
@@ -160,24 +169,17 @@ class WorkflowRoute(pulumi.ComponentResource):
                 opts=child,
             )
 
-        url_secret = secret("intercom-url")
+        url_secret = secret(INTERCOM_URL_SECRET_SUFFIX)
         url_version = gcp.secretmanager.SecretVersion(
             f"{name}-intercom-url",
             secret=url_secret.id,
             secret_data=args.route.intercom_url,
             opts=child,
         )
-        signing_secret = secret("jam-signing-secret")
+        signing_secret = secret(SIGNING_SECRET_SUFFIX)
         self.grants = [
-            grant("intercom-url", url_secret),
-            grant("jam-signing-secret", signing_secret),
-        ]
-        self.grant_keys = [
-            grant_key(SECRET_ACCESSOR, "runtime", f"secret:{secret_id}")
-            for secret_id in (
-                f"{settings.function_name}-{workflow.id}-intercom-url",
-                f"{settings.function_name}-{workflow.id}-jam-signing-secret",
-            )
+            grant(INTERCOM_URL_SECRET_SUFFIX, url_secret),
+            grant(SIGNING_SECRET_SUFFIX, signing_secret),
         ]
         self.secret_env_vars = [_secret_env(intercom_url_env(workflow.id), url_secret, url_version)]
         self.signing_secret_version: gcp.secretmanager.SecretVersion | None = None
