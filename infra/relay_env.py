@@ -10,8 +10,11 @@ Limits, from Google's "Environment variables for services"
 - for functions, the names and values of all runtime environment variables together take at
   most 32 KiB.
 Google does not say whether a secret variable (one whose value is a Secret Manager reference)
-counts toward the 32 KiB, nor how its reference is measured. We count its name and, as its value,
-the longest form of its reference, so the estimate is never below the truth.
+counts toward the 32 KiB, nor how its reference is measured. The program declares each as
+(key, project id, secret id, version) through the Cloud Functions v2 API, which Cloud Run holds
+as a secret reference; we count its name and, as its value, the longest form of that reference
+(``projects/<project>/secrets/<id>/versions/<n>``), so the estimate is conservative: never below
+the truth whether Cloud Run counts the short form, the long form, or nothing.
 """
 
 from __future__ import annotations
