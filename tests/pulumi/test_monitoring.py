@@ -34,14 +34,25 @@ def _run(kit: Any, **config: str) -> Any:
     return run
 
 
+# Each program run under the mocks leaves a few event loops (and their file descriptors) open,
+# so the two runs most tests read are made once per module; the records are plain data.
+_RUNS: dict[str, Any] = {}
+
+
+def _once(kit: Any, key: str, **config: str) -> Any:
+    if key not in _RUNS:
+        _RUNS[key] = _run(kit, **config)
+    return _RUNS[key]
+
+
 @pytest.fixture
 def plain(kit: Any) -> Any:
-    return _run(kit)
+    return _once(kit, "plain")
 
 
 @pytest.fixture
 def alerted(kit: Any) -> Any:
-    return _run(kit, alertNotificationChannels=json.dumps(CHANNELS))
+    return _once(kit, "alerted", alertNotificationChannels=json.dumps(CHANNELS))
 
 
 def _metrics(run: Any) -> dict[str, Any]:
