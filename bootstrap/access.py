@@ -51,9 +51,8 @@ DEPLOYER_ROLES: dict[str, str] = {
     "roles/monitoring.alertPolicyEditor": "creates the alert policies",
     "roles/monitoring.dashboardEditor": "creates the stack's dashboard",
     "roles/monitoring.uptimeCheckConfigEditor": "creates the uptime check on /healthz",
-    "roles/monitoring.viewer": (
-        "reads the notification channels (from config, never created) and the metric "
-        "descriptors the alert policies and the dashboard refer to"
+    "roles/monitoring.notificationChannelViewer": (
+        "reads the notification channels the alert policies name (from config, never created)"
     ),
 }
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bootstrap.access import DEPLOYER_ROLES
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -58,3 +60,13 @@ def test_readme_reads_the_outputs_the_bootstrap_exports():
     main = (REPO / "bootstrap" / "__main__.py").read_text()
     for output in re.findall(r"pulumi stack output (\w+)", section):
         assert f'pulumi.export("{output}"' in main, output
+
+
+def test_readme_prerequisites_list_the_roles_the_deployers_get():
+    # Path to production, step 1 lists what the identity running `pulumi up` needs: from a
+    # laptop or as a bootstrap deployer, the same roles.
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("### 1. Prerequisites")
+    step = readme[start : readme.index("\n### ", start + 1)]
+    for role in DEPLOYER_ROLES:
+        assert f"`{role}`" in step, role
