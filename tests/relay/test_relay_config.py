@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import flask
-
 # relay_function/ is on sys.path (conftest), as in the cloud; mypy checks that folder on its own.
+import configuration  # type: ignore[import-not-found]
+import flask
 import main as relay_main  # type: ignore[import-not-found]
 import pytest
 from hypothesis import given, settings
@@ -21,7 +21,7 @@ SECRET_VALUE = SECRET.removeprefix("whsec_")
 
 
 def config(**env: str) -> Any:
-    return relay_main.load_config(env)
+    return configuration.load_config(env)
 
 
 @pytest.mark.parametrize("routes", [None, "", "{not json", "[1]", '"x"'])
@@ -49,7 +49,7 @@ def test_unknown_event_falls_back_to_default_with_a_problem() -> None:
         JAM_SIGNING_SECRET__A=SECRET,
     )
 
-    assert loaded.routes["a"].events == frozenset(relay_main.DEFAULT_EVENTS)
+    assert loaded.routes["a"].events == frozenset(configuration.DEFAULT_EVENTS)
     assert [p.workflow_id for p in loaded.problems] == ["a"]
 
 
@@ -182,5 +182,5 @@ def test_every_url_the_loader_accepts_is_one_the_relay_can_use(
 ) -> None:
     url = f"https://{host}{port}/{path}"
     if intercom_url_problem(url) is None:
-        target = relay_main.parse_intercom_url(url)  # raises ValueError if it disagrees
+        target = configuration.parse_intercom_url(url)  # raises ValueError if it disagrees
         assert target.scheme == "https"

@@ -9,9 +9,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import answers  # type: ignore[import-not-found]
+
 # relay_function/ is on sys.path (conftest), as in the cloud; mypy checks that folder on its own.
 import certifi  # requests' CA bundle: a valid PEM file that is always installed
-import main as relay_main  # type: ignore[import-not-found]
+import configuration  # type: ignore[import-not-found]
+import forwarding  # type: ignore[import-not-found]
 import pytest
 
 from relay_function.naming import RECORDED
@@ -111,13 +114,13 @@ def test_ca_bundle_gone_after_start_up_is_502_not_500(bundle_gone: Suite) -> Non
 def test_connection_level_host_errors_are_forward_failures(host: str) -> None:
     """Belt and braces: a host IDNA cannot encode fails the forward, never the request (500).
 
-    In-process on the pool: such a host no longer passes the start-up check. IDNA encoding
+    In-process on the forwarder: such a host no longer passes the start-up check. IDNA encoding
     fails before any name lookup, so nothing leaves the machine.
     """
-    target = relay_main.IntercomTarget("http", host, 80, "/hook")
+    target = configuration.IntercomTarget("http", host, 80, "/hook")
 
-    with pytest.raises(relay_main.ForwardFailed, match="unreachable"):
-        relay_main.ConnectionPool().post(target, "/hook/c1", b"{}", {}, 1.5)
+    with pytest.raises(answers.ForwardFailed, match="unreachable"):
+        forwarding.Forwarder().post(target, "/hook/c1", b"{}", {}, 1.5)
 
 
 @pytest.mark.parametrize("contents", ["not a certificate\n", "", None])  # None: no file
@@ -126,7 +129,7 @@ def test_load_config_checks_the_ca_bundle(tmp_path: Path, contents: str | None) 
     if contents is not None:
         path.write_text(contents)
 
-    loaded = relay_main.load_config({"RELAY_ROUTES": "{}", "RELAY_CA_BUNDLE": str(path)})
+    loaded = configuration.load_config({"RELAY_ROUTES": "{}", "RELAY_CA_BUNDLE": str(path)})
 
     assert loaded.ca_bundle is None
     [problem] = loaded.problems
@@ -134,7 +137,7 @@ def test_load_config_checks_the_ca_bundle(tmp_path: Path, contents: str | None) 
 
 
 def test_load_config_keeps_a_valid_ca_bundle() -> None:
-    loaded = relay_main.load_config({"RELAY_ROUTES": "{}", "RELAY_CA_BUNDLE": certifi.where()})
+    loaded = configuration.load_config({"RELAY_ROUTES": "{}", "RELAY_CA_BUNDLE": certifi.where()})
 
     assert loaded.ca_bundle == certifi.where()
     assert loaded.problems == ()
