@@ -1,4 +1,4 @@
-"""Load and validate ``workflows.yaml`` (version 1).
+"""Load and validate ``workflows.yaml`` (version 1) against ``workflows.schema.json``.
 
 Deliberately free of Pulumi imports: the CLI, the tests and the Pulumi program all use it, and
 a bad file must fail before any resource is declared.
@@ -10,24 +10,37 @@ PUBLIC API (stable; other modules are written against it):
     missing_config_problems(workflows_file, stack, present_keys) -> tuple[Problem, ...]
     intercom_url_problem(url) -> str | None         # for URLs read from stack config
 
-The file is *composed* (not constructed) with PyYAML, so every value keeps its line and column
-and duplicate mapping keys, which PyYAML would silently collapse, are still visible. The node
-tree is then walked by hand against the v1 shape, collecting every problem before raising.
+One rule, written once: the committed JSON Schema decides what is valid. The loader validates
+with exactly that file (``jsonschema``), and only *words* each error: it maps the error's path
+back to the YAML node (the file is composed, not constructed, so every value keeps its line and
+column) and says what is wrong and the fix ("did you mean", which part of an id or URL breaks
+the rule), never quoting a value that may be a secret. Why this way round rather than
+generating the schema from a typed model: the schema is what editors and reviewers read, its
+regular expressions are the rule (a model would have to restate them as Python checks, which is
+how the two came to disagree), and jsonschema is a kept library made for the job. The cost is
+speed (about 0.1 ms per workflow; a stack's relay holds about seventy).
 
-Intercom webhook URLs are bearer capabilities and signing secrets are secrets: no message ever
-quotes them, it says which part is wrong instead.
+What a schema cannot express stays here, and the schema's description lists it: duplicate
+mapping keys (YAML would keep the last silently), duplicate ids, one config key used twice, a
+signing secret in a mapping key or a misspelt key's value (reported once, wherever it stands),
+the relay's host rule (``is_valid_host``: IDNA and lengths), the file size and each stack's
+environment budget (``infra.relay_env``). YAML's types are kept: ``1.0`` is not the integer 1.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import yaml
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.validators import extend
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from infra.relay_env import env_budget
@@ -51,6 +64,7 @@ from relay_function.naming import (
 
 __all__ = [
     "DEFAULT_EVENTS",
+    "SCHEMA_PATH",
     "SUPPORTED_VERSION",
     "ConfigRef",
     "LiteralUrl",
@@ -64,31 +78,67 @@ __all__ = [
     "parse_workflows",
 ]
 
-SUPPORTED_VERSION = 1
-TOP_LEVEL_KEYS = ("version", "workflows")
-WORKFLOW_KEYS = (
-    "id",
-    "description",
-    "intercom_webhook_url",
-    "jam_signing_secret",
-    "events",
-    "stacks",
-)
-CONFIG_REF_KEYS = ("config",)
-CONFIG_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-STACK_NAME_RE = re.compile(r"[A-Za-z0-9._-]+")
-STACK_NAME_MAX_LENGTH = 100
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflows.schema.json"
+SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+SUPPORTED_VERSION: int = SCHEMA["properties"]["version"]["const"]
+_DEFS = SCHEMA["$defs"]
+TOP_LEVEL_KEYS = tuple(SCHEMA["properties"])
+WORKFLOW_KEYS = tuple(_DEFS["workflow"]["properties"])
+CONFIG_REF_KEYS = tuple(_DEFS["configRef"]["properties"])
+CONFIG_KEY_RE = re.compile(_DEFS["configRef"]["properties"]["config"]["pattern"])
+STACK_NAME_MAX_LENGTH: int = _DEFS["workflow"]["properties"]["stacks"]["items"]["maxLength"]
 HOST_LABEL_MAX_LENGTH = 63  # DNS (RFC 1035); relay_function.naming.HOST_LABEL_RE enforces it
-# A workflows file lists a handful of Fin workflows (one stack's relay fits about a hundred);
+# A workflows file lists a handful of Fin workflows (one stack's relay fits about seventy);
 # anything near this size is the wrong file, and it is refused before YAML builds a tree of it.
 MAX_FILE_BYTES = 1024 * 1024
+
+# YAML's own types, faithfully: a YAML float (1.0) is not an integer, which JSON cannot tell.
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+)
+_Validator = extend(Draft202012Validator, type_checker=_TYPES)  # type: ignore[no-untyped-call]
+
+
+def _inlined(schema: dict[str, Any]) -> Any:
+    """The schema as jsonschema validates it fastest, with the same rules.
+
+    jsonschema resolves a ``$ref`` on every use and descends into every subschema, which made
+    validation several times slower. The committed schema's references are local and not
+    recursive, so each is replaced by its target: merged in place when no keyword clashes
+    (annotations such as ``description`` are dropped: they do not validate), else in ``allOf``.
+    """
+    defs = schema.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        out = {k: inline(v) for k, v in node.items() if k not in _ANNOTATIONS}
+        if "properties" in node:  # its keys are property names, not keywords
+            out["properties"] = {k: inline(v) for k, v in node["properties"].items()}
+        if "$ref" in node:
+            target = inline(defs[out.pop("$ref").removeprefix("#/$defs/")])
+            if target.keys() & out.keys():
+                out["allOf"] = [target, *out.get("allOf", [])]
+            else:
+                out.update(target)
+        return out
+
+    return inline(schema)
+
+
+_ANNOTATIONS = {"$schema", "title", "description", "default", "$defs"}
+_VALIDATOR = _Validator(_inlined(SCHEMA))
+_LITERAL_URL = _Validator(_inlined({"$defs": _DEFS, "$ref": "#/$defs/literalIntercomUrl"}))
 
 # The C loader is several times faster; the pure-Python one gives the same nodes and marks.
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _TAG = "tag:yaml.org,2002:"
+_STR = f"{_TAG}str"
 _TAG_NAMES = {
-    f"{_TAG}str": "a string",
+    _STR: "a string",
     f"{_TAG}int": "an integer",
     f"{_TAG}float": "a number",
     f"{_TAG}bool": "a boolean",
@@ -96,6 +146,12 @@ _TAG_NAMES = {
     f"{_TAG}timestamp": "a date",
     f"{_TAG}binary": "binary data",
     f"{_TAG}merge": "a merge key ('<<')",
+}
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+# Only JSON's scalar types are built (by PyYAML's own constructors); others stay opaque.
+_SCALARS = {
+    tag: yaml.constructor.SafeConstructor.yaml_constructors[tag]
+    for tag in (f"{_TAG}{name}" for name in ("int", "float", "bool", "null"))
 }
 
 
@@ -188,37 +244,15 @@ def load_workflows(path: str | Path) -> WorkflowsFile:
         raw = Path(path).read_bytes()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise WorkflowsFileError(
-            (
-                Problem(
-                    filename,
-                    1,
-                    1,
-                    None,
-                    f"The file cannot be read ({reason}).",
-                    "Check the path (run from the project root) and the file's permissions.",
-                ),
-            )
-        ) from None
+        fix = "Check the path (run from the project root) and the file's permissions."
+        raise _fail(filename, 0, f"The file cannot be read ({reason}).", fix) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise WorkflowsFileError((_too_large(filename, len(raw)),))
+        raise _too_large(filename, len(raw))
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise WorkflowsFileError(
-            (
-                Problem(
-                    filename,
-                    line,
-                    column,
-                    None,
-                    "The file is not valid UTF-8 text.",
-                    "Save the file as UTF-8.",
-                ),
-            )
-        ) from None
+        message = "The file is not valid UTF-8 text."
+        raise _fail(filename, exc.start, message, "Save the file as UTF-8.", raw) from None
     return parse_workflows(text, filename)
 
 
@@ -226,47 +260,49 @@ def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFil
     """Validate the text of a workflows file; raise WorkflowsFileError with every problem."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
-        raise WorkflowsFileError((_too_large(filename, size),))
+        raise _too_large(filename, size)
     report = _Report(filename)
     root = _compose(text, report)
     workflows: tuple[Workflow, ...] = ()
     if root is not None:
-        _report_signing_secrets(root, report)
-        workflows = _read_top_level(root, report)
-        _check_env_budgets(workflows, report)
+        try:
+            workflows = _Document(root, report).read()
+        except RecursionError:
+            fix = "Correct the YAML syntax; nesting this deep is never needed in workflows.yaml."
+            report.at(1, 1, None, "The file is not valid YAML (RecursionError).", fix)
     if report.errors:
-        ordered = sorted(report.errors, key=lambda p: (p.line, p.column))
-        raise WorkflowsFileError(tuple(ordered))
-    return WorkflowsFile(
-        path=filename,
-        version=SUPPORTED_VERSION,
-        workflows=workflows,
-        warnings=tuple(report.warnings),
-    )
+        unique = {(p.line, p.column, p.message): p for p in report.errors}
+        raise WorkflowsFileError(tuple(sorted(unique.values(), key=lambda p: (p.line, p.column))))
+    return WorkflowsFile(filename, SUPPORTED_VERSION, workflows, tuple(report.warnings))
 
 
-def _too_large(filename: str, size: int) -> Problem:
-    return Problem(
-        filename,
-        1,
-        1,
-        None,
-        f"The file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes (1 MiB).",
+def _fail(
+    filename: str, offset: int, message: str, fix: str, text: str | bytes = ""
+) -> WorkflowsFileError:
+    """An error for one problem at a character (or byte) offset of the file."""
+    newline: Any = b"\n" if isinstance(text, bytes) else "\n"
+    line = text.count(newline, 0, offset) + 1
+    column = offset - (text.rfind(newline, 0, offset) + 1) + 1
+    return WorkflowsFileError((Problem(filename, line, column, None, message, fix),))
+
+
+def _too_large(filename: str, size: int) -> WorkflowsFileError:
+    message = f"The file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes (1 MiB)."
+    fix = (
         "Check that this is the right file: a workflows file lists one entry per Fin workflow, "
-        "and one stack's relay holds about a hundred at most.",
+        "and one stack's relay holds about a hundred at most."
     )
+    return _fail(filename, 0, message, fix)
 
 
 def intercom_url_problem(url: str) -> str | None:
     """What is wrong with an Intercom webhook URL, and the fix; None when it is usable.
 
-    The answer never contains the URL (it is a bearer capability), only which part is wrong.
+    The same rule as a literal URL in the file (the schema's ``literalIntercomUrl`` and the
+    relay's host rule). The answer never contains the URL, only which part is wrong.
     """
-    found = _intercom_url_issue(url)
-    if found is None:
-        return None
-    message, fix = found
-    return f"{message} Fix: {fix}"
+    found = _url_problem(url)
+    return None if found is None else f"{found[0]} Fix: {found[1]}"
 
 
 def missing_config_problems(
@@ -303,16 +339,8 @@ def missing_config_problems(
                 fix = f"Set it again as a secret: `{command}` and paste {what} when asked."
             else:
                 continue
-            problems.append(
-                Problem(
-                    workflows_file.path,
-                    ref.line or 1,
-                    ref.column or 1,
-                    workflow.id,
-                    message,
-                    fix,
-                )
-            )
+            line, column = ref.line or 1, ref.column or 1
+            problems.append(Problem(workflows_file.path, line, column, workflow.id, message, fix))
     return tuple(problems)
 
 
@@ -325,7 +353,7 @@ _CONFIG_VALUE_WHAT = {
 
 
 # --------------------------------------------------------------------------------------------
-# Problem collection
+# Problem collection, and the YAML
 
 
 class _Report:
@@ -335,21 +363,17 @@ class _Report:
         self.filename = filename
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
-        # Nodes already reported as a signing secret: no other message may describe (or quote) them.
+        # Nodes reported as a signing secret: no other message may describe (or quote) them.
         self.secret_nodes: set[int] = set()
 
     def at(self, line: int, column: int, workflow_id: str | None, message: str, fix: str) -> None:
         self.errors.append(Problem(self.filename, line, column, workflow_id, message, fix))
 
     def error(self, node: Node, workflow_id: str | None, message: str, fix: str) -> None:
-        if id(node) in self.secret_nodes:
-            return
-        line, column = _position(node)
-        self.at(line, column, workflow_id, message, fix)
+        if id(node) not in self.secret_nodes:
+            self.at(*_position(node), workflow_id, message, fix)
 
     def warning(self, node: Node, workflow_id: str | None, message: str, fix: str) -> None:
-        if id(node) in self.secret_nodes:
-            return
         line, column = _position(node)
         self.warnings.append(Problem(self.filename, line, column, workflow_id, message, fix))
 
@@ -377,46 +401,26 @@ def _compose(text: str, report: _Report) -> Node | None:
         report.at(line, column, None, f"The file is not valid YAML: {what}.", fix)
         return None
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        report.at(
-            line,
-            column,
-            None,
-            f"The file contains a character YAML does not allow (#x{exc.character:04x}).",
-            "Remove the control character; the file must be plain UTF-8 text.",
-        )
+        message = f"The file contains a character YAML does not allow (#x{exc.character:04x})."
+        fix = "Remove the control character; the file must be plain UTF-8 text."
+        report.errors += _fail(report.filename, exc.position, message, fix, text).problems
         return None
-    except UnicodeEncodeError as exc:
-        # A lone surrogate in text handed to parse_workflows (never from a decoded file).
-        line = text.count("\n", 0, exc.start) + 1
-        column = exc.start - (text.rfind("\n", 0, exc.start) + 1) + 1
-        report.at(
-            line,
-            column,
-            None,
-            "The text contains a character that is not valid Unicode (a lone surrogate).",
-            "Save the file as UTF-8 and remove the broken character.",
-        )
+    except UnicodeEncodeError as exc:  # a lone surrogate in text handed to parse_workflows
+        message = "The text contains a character that is not valid Unicode (a lone surrogate)."
+        fix = "Save the file as UTF-8 and remove the broken character."
+        report.errors += _fail(report.filename, exc.start, message, fix, text).problems
         return None
     except (yaml.YAMLError, RecursionError) as exc:
-        report.at(
-            1,
-            1,
-            None,
-            f"The file is not valid YAML ({type(exc).__name__}).",
-            "Correct the YAML syntax; nesting this deep is never needed in workflows.yaml.",
-        )
+        message = f"The file is not valid YAML ({type(exc).__name__})."
+        fix = "Correct the YAML syntax; nesting this deep is never needed in workflows.yaml."
+        report.at(1, 1, None, message, fix)
         return None
     if root is None or (isinstance(root, ScalarNode) and root.tag == f"{_TAG}null"):
-        report.at(
-            1,
-            1,
-            None,
-            "The file is empty.",
+        fix = (
             "Start it with `version: 1` and a `workflows:` list "
-            "(see the workflows.yaml reference in README.md).",
+            "(see the workflows.yaml reference in README.md)."
         )
+        report.at(1, 1, None, "The file is empty.", fix)
         return None
     return root
 
@@ -431,54 +435,33 @@ def _tab_at(text: str, line: int, column: int) -> bool:
     return row[column : column + 1] == "\t" or (column <= len(indentation) and "\t" in indentation)
 
 
+def _kind(node: Node) -> str:
+    """What a node is, in words, for 'expected X, got Y' messages."""
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return _TAG_NAMES.get(node.tag, f"a value tagged '{node.tag}'")
+
+
+def _is_str(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _STR
+
+
+_looks_sensitive = looks_sensitive  # the one rule, in infra.secret_patterns
+
+
+def _shown(text: str) -> str:
+    """A value quoted for a message, unless it may be a capability or a secret."""
+    if _looks_sensitive(text):
+        return "(value not shown: it looks like a URL or a secret)"
+    if len(text) > 60:
+        return repr(text[:57] + "...")
+    return repr(text)
+
+
 # --------------------------------------------------------------------------------------------
 # Secrets anywhere in the file
-
-
-def _report_signing_secrets(root: Node, report: _Report) -> None:
-    """Every value or key holding a ``whsec_`` signing secret, wherever it stands, is an error.
-
-    Reported once per node, before the shape is checked; the other checks then skip these nodes
-    (``_Report.secret_nodes``), so no message ever describes or quotes them again. A literal
-    ``jam_signing_secret`` keeps its own message (it says the same and more).
-    """
-    labels: dict[int, str | None] = {}
-    if isinstance(root, MappingNode):
-        for key_node, value_node in root.value:
-            if _is_str(key_node) and key_node.value == "workflows" and value_node.id == "sequence":
-                labels.update((id(entry), _label_of(entry)) for entry in value_node.value)
-    seen: set[int] = set()
-    # Collections still to walk: (node, its workflow's label, the key it stands under). Scalars
-    # are checked in place: this walk visits every node of the file, so it is kept lean.
-    pending: list[tuple[Node, str | None, str | None]] = []
-
-    def check(node: Node, label: str | None, name: str | None, role: str) -> None:
-        if not isinstance(node, ScalarNode):
-            pending.append((node, label, name))
-        elif (
-            "_" in node.value
-            and holds_signing_secret(node.value)
-            and id(node) not in report.secret_nodes  # else an alias of a reported scalar
-        ):
-            _report_signing_secret(node, report, label, name, role)
-
-    check(root, None, None, "value")
-    while pending:
-        node, label, name = pending.pop()
-        if id(node) in seen:
-            continue  # an alias of a collection already walked (or a recursive one)
-        seen.add(id(node))
-        label = labels.get(id(node), label)
-        if isinstance(node, MappingNode):
-            in_workflow = id(node) in labels
-            for key_node, value_node in node.value:
-                key = key_node.value if _is_str(key_node) else None
-                check(key_node, label, None, "key")
-                if not (in_workflow and key == "jam_signing_secret" and _is_str(value_node)):
-                    check(value_node, label, key, "value")
-        elif isinstance(node, SequenceNode):
-            for item in node.value:
-                check(item, label, name, "item")
 
 
 def _report_signing_secret(
@@ -505,63 +488,537 @@ def _report_signing_secret(
 
 
 def _label_of(entry: Node) -> str | None:
-    """A workflow entry's id when it can be shown in messages."""
+    """A workflow entry's id when it can be shown in messages (valid or not)."""
     if isinstance(entry, MappingNode):
         for key_node, value_node in entry.value:
-            if _is_str(key_node) and key_node.value == "id" and _is_str(value_node):
+            if _is_str(key_node) and key_node.value == "id":
+                if not _is_str(value_node) or _looks_sensitive(value_node.value):
+                    return None
                 workflow_id: str = value_node.value
-                return None if _looks_sensitive(workflow_id) else workflow_id
+                return workflow_id
     return None
 
 
-def _check_env_budgets(workflows: tuple[Workflow, ...], report: _Report) -> None:
-    """Each stack's workflows must fit one relay's environment (``infra.relay_env.env_budget``).
-
-    Checked for every stack a ``stacks:`` list names, and for any other stack (the workflows
-    without ``stacks:``). The function name is not known here, so the longest is assumed.
-    """
-    everywhere = [w for w in workflows if w.stacks is None]
-    groups = [("Any stack not named in a `stacks:` list", everywhere)]
-    if env_budget(everywhere).fits:  # else every stack is over, and one message says so
-        for stack in sorted({s for w in workflows for s in w.stacks or ()}):
-            groups.append((f"Stack '{stack}'", [w for w in workflows if w.applies_to(stack)]))
-    for where, deployed in groups:
-        budget = env_budget(deployed)
-        problem = budget.problem(where)
-        if problem is not None:
-            # Located at the first workflow (in file order) past what fits.
-            first_over = deployed[min(budget.workflows_that_fit, len(deployed) - 1)]
-            message, _, fix = problem.partition(" Fix: ")
-            report.at(first_over.line, 1, first_over.id, message, fix)
-
-
 # --------------------------------------------------------------------------------------------
-# Node helpers
+# The document: YAML nodes -> data for the schema, and each schema error -> a located problem
 
 
-def _kind(node: Node) -> str:
-    """What a node is, in words, for 'expected X, got Y' messages."""
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    return _TAG_NAMES.get(node.tag, f"a value tagged '{node.tag}'")
+class _Opaque:
+    """A YAML value JSON has no type for (a date, binary, a custom tag, a recursive alias)."""
 
 
-def _is_str(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == f"{_TAG}str"
+_OPAQUE = _Opaque()
+_KEY_SUFFIX = {"intercom_webhook_url": "IntercomUrl", "jam_signing_secret": "JamSecret"}
+_LIST_EXAMPLES = {"events": f"[{', '.join(DEFAULT_EVENTS)}]", "stacks": "[dev, prod]"}
+_Path = tuple[str | int, ...]
 
 
-_looks_sensitive = looks_sensitive  # the one rule, in infra.secret_patterns
+class _Document:
+    def __init__(self, root: Node, report: _Report) -> None:
+        self.root = root
+        self.report = report
+        self.built: dict[int, Any] = {}  # node -> data: an alias is built (and checked) once
+        self.bad: set[_Path] = set()  # where problems were found
+        self.data: Any = None
+        entries = self._node(("workflows",))
+        self.entries = entries.value if isinstance(entries, SequenceNode) else []
+        self.labels = [_label_of(entry) for entry in self.entries]
+
+    def read(self) -> tuple[Workflow, ...]:
+        self.data = self._data(self.root, ())
+        for error in _VALIDATOR.iter_errors(self.data):
+            self._explain(error)
+        entries = self.data.get("workflows") if isinstance(self.data, dict) else None
+        workflows: list[Workflow] = []
+        first_line_of_id: dict[str, int] = {}
+        key_uses: dict[str, _KeyUse] = {}
+        for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+            if not isinstance(entry, dict):
+                continue
+            path: _Path = ("workflows", index)
+            refs = {name: self._config_ref((*path, name)) for name in _KEY_SUFFIX}
+            self._check_id(path, entry.get("id"), first_line_of_id)
+            line = _position(self.entries[index])[0]
+            _check_key_roles(refs, self.report, self.labels[index], line, key_uses)
+            workflow = self._workflow(path, entry, refs)
+            if workflow is not None:
+                workflows.append(workflow)
+        _check_env_budgets(workflows, self.report)
+        return tuple(workflows)
+
+    def _ok(self, path: _Path) -> bool:
+        """True when no problem was found at ``path`` or inside it."""
+        return not any(bad[: len(path)] == path for bad in self.bad)
+
+    # --- nodes and data
+
+    def _node(self, path: _Path, key: str | None = None) -> Node | None:
+        """The node at a data path (the first of duplicate keys, as the data holds), or the
+        key node of ``key`` in the mapping there."""
+        node: Node | None = self.root
+        for step in (*path, key) if key is not None else path:
+            if isinstance(node, MappingNode):
+                pairs = ((k, v) for k, v in node.value if _is_str(k) and k.value == step)
+                pair = next(pairs, None)
+                node = None if pair is None else pair[0] if step is key else pair[1]
+            elif isinstance(node, SequenceNode) and isinstance(step, int):
+                node = node.value[step]
+            else:
+                return None
+        return node
+
+    def _label(self, path: _Path) -> str | None:
+        if len(path) > 1 and path[0] == "workflows" and isinstance(path[1], int):
+            return self.labels[path[1]] if path[1] < len(self.labels) else None
+        return None
+
+    def _data(self, node: Node, path: _Path) -> Any:
+        """The node as the schema sees it (JSON's types). Kept lean: it visits every node."""
+        if isinstance(node, ScalarNode):
+            self._check_secret(node, path, None, "value")  # a tagged scalar (rare)
+            if node.tag == _STR:
+                return node.value
+            try:
+                return _SCALARS[node.tag](_CONSTRUCTOR, node)
+            except (KeyError, ValueError):  # a date, binary, a custom tag, `!!int x`...
+                return _OPAQUE
+        if id(node) in self.built:
+            return self.built[id(node)]
+        self.built[id(node)] = _OPAQUE  # until built: a recursive alias stays opaque
+        if isinstance(node, SequenceNode):
+            name = str(path[-1]) if path else None
+            built: Any = [
+                self._str(item, path, name, "item")
+                if item.tag == _STR
+                else self._data(item, (*path, index))
+                for index, item in enumerate(node.value)
+            ]
+        else:
+            built = self._mapping(node, path)
+        self.built[id(node)] = built
+        return built
+
+    def _mapping(self, node: Node, path: _Path) -> dict[str, Any]:
+        """A mapping's data, reporting what the data would hide: duplicate and non-string keys."""
+        out: dict[str, Any] = {}
+        key_nodes: dict[str, Node] = {}
+        # A literal jam_signing_secret keeps its own message (it says the same and more).
+        workflow = len(path) == 2
+        for key_node, value_node in node.value:
+            key = self._str(key_node, path, None, "key") if key_node.tag == _STR else None
+            if key is None or key in key_nodes:
+                self._bad_key(path, key_node, key_nodes)
+            elif value_node.tag != _STR:
+                key_nodes[key] = key_node
+                out[key] = self._data(value_node, (*path, key))
+            elif workflow and key == "jam_signing_secret":
+                key_nodes[key] = key_node
+                out[key] = value_node.value
+            else:
+                key_nodes[key] = key_node
+                out[key] = self._str(value_node, path, key, "value")
+        return out
+
+    def _str(self, node: Node, path: _Path, name: str | None, role: str) -> str:
+        value: str = node.value
+        if "_" in value and holds_signing_secret(value):
+            self._check_secret(node, path, name, role)
+        return value
+
+    def _check_secret(self, node: Node, path: _Path, name: str | None, role: str) -> None:
+        """A ``whsec_`` signing secret is an error wherever it stands, reported once.
+
+        The schema rejects these too, but a mapping key or a misspelt key's value only as an
+        unknown key; this says what it is. Other messages skip these nodes.
+        """
+        if holds_signing_secret(node.value) and id(node) not in self.report.secret_nodes:
+            _report_signing_secret(node, self.report, self._label(path), name, role)
+
+    def _bad_key(self, path: _Path, key_node: Node, key_nodes: dict[str, Node]) -> None:
+        where, valid = self._where(path)
+        self.bad.add(path)
+        if isinstance(key_node, ScalarNode):
+            self._check_secret(key_node, path, None, "key")
+        if not valid:
+            return  # a mapping where none belongs: the schema says so
+        key = key_node.value
+        if key_node.tag == _STR:
+            message = (
+                f"Duplicate key {_shown(key)} in {where} (first at line "
+                f"{_position(key_nodes[key])[0]}); YAML would silently keep only this last one."
+            )
+            fix = f"Keep one {_shown(key)} and delete the other."
+        elif key_node.tag == f"{_TAG}merge":
+            message = f"Merge keys ('<<') are not supported in {where}."
+            fix = "Write the keys out in full (an alias for a whole value, like `*name`, is fine)."
+        else:
+            message = f"A key in {where} is {_kind(key_node)}, not a string."
+            fix = _unknown_key_fix("", valid)
+        self.report.error(key_node, self._label(path), message, fix)
+
+    @staticmethod
+    def _where(path: _Path) -> tuple[str, tuple[str, ...]]:
+        """A mapping's place in words, and its valid keys (from the schema)."""
+        if not path:
+            return "the top level", TOP_LEVEL_KEYS
+        if len(path) == 2 and path[0] == "workflows":
+            return "a workflow", WORKFLOW_KEYS
+        if len(path) == 3 and path[2] in _KEY_SUFFIX:
+            return f"'{path[2]}'", CONFIG_REF_KEYS
+        return "this mapping", ()
+
+    # --- schema errors, worded
+
+    def _explain(self, error: ValidationError) -> None:
+        path = tuple(error.absolute_path)
+        self.bad.add(path)
+        node = self._node(path)
+        if node is None or id(node) in self.report.secret_nodes:
+            return
+        label = self._label(path)
+        # jsonschema types these loosely (a keyword may be unset): they are set on every error.
+        keyword: Any = error.validator
+        value: Any = error.instance
+        if keyword == "additionalProperties":
+            where, valid = self._where(path)
+            for key in value:
+                key_node = self._node(path, key)
+                schema: Any = error.schema
+                if key not in schema["properties"] and key_node is not None:
+                    message = f"Unknown key {_shown(key)} in {where}."
+                    self.report.error(key_node, label, message, _unknown_key_fix(key, valid))
+            return
+        if keyword == "required":
+            required: Any = error.validator_value
+            for name in required:
+                if name not in value:
+                    self.report.error(node, label, *_missing(path, name, label))
+            return
+        field_name = str(path[2]) if len(path) > 2 else None
+        if field_name == "intercom_webhook_url" and len(path) == 3:
+            if isinstance(value, dict):  # the {config: KEY} branch's own errors
+                for sub in error.context or ():
+                    if sub.relative_schema_path[0] == 0:
+                        self._explain(sub)
+            elif not isinstance(value, str):  # a string is worded in _workflow, with the host
+                message = (
+                    "'intercom_webhook_url' must be `{config: KEY}` or an https URL, not "
+                    f"{_kind(node)}."
+                )
+                key = _suggested_key(label, "IntercomUrl")
+                fix = (
+                    f"Write `intercom_webhook_url: {{config: {key}}}` and store the URL with "
+                    f"`pulumi config set --secret {key}`."
+                )
+                self.report.error(node, label, message, fix)
+            return
+        if keyword == "uniqueItems":
+            for index, item in enumerate(value):
+                if isinstance(item, str) and item in value[:index]:
+                    first, again = (
+                        self._node((*path, value.index(item))),
+                        self._node((*path, index)),
+                    )
+                    if first is not None and again is not None:
+                        message = (
+                            f"'{field_name}' lists {_shown(item)} twice "
+                            f"(first at line {_position(first)[0]})."
+                        )
+                        self.report.error(again, label, message, "Delete the repeated entry.")
+            return
+        if field_name in _LIST_EXAMPLES and len(path) == 4:
+            items = _get(self.data, path[:-1])
+            if isinstance(items, list) and value in items[: int(path[3])]:
+                return  # a repeated item: the duplicate is the problem reported
+        found = _explain_value(path, keyword, node, value, label)
+        if found is not None:
+            self.report.error(node, label, *found)
+
+    # --- a workflow's values, and what the schema cannot check
+
+    def _config_ref(self, path: _Path) -> ConfigRef | None:
+        """The ``{config: KEY}`` at ``path`` when the schema found it valid."""
+        key = _get(self.data, (*path, "config"))
+        node = self._node((*path, "config"))
+        if not isinstance(key, str) or node is None or not self._ok(path):
+            return None
+        return ConfigRef(key, *_position(node))
+
+    def _check_id(self, path: _Path, workflow_id: Any, first_line_of_id: dict[str, int]) -> None:
+        node = self._node((*path, "id"))
+        if not isinstance(workflow_id, str) or node is None or not self._ok((*path, "id")):
+            return
+        if workflow_id in first_line_of_id:
+            self.bad.add((*path, "id"))
+            self.report.error(
+                node,
+                workflow_id,
+                f"Duplicate workflow id '{workflow_id}': already used by the workflow at line "
+                f"{first_line_of_id[workflow_id]}.",
+                "Give each workflow its own id (it becomes its own Endpoint URL), or delete the "
+                "copy.",
+            )
+        else:
+            first_line_of_id[workflow_id] = _position(node)[0]
+
+    def _workflow(
+        self, path: _Path, entry: dict[str, Any], refs: dict[str, ConfigRef | None]
+    ) -> Workflow | None:
+        """The entry as a Workflow when nothing is wrong with it."""
+        label = self._label(path)
+        url = entry.get("intercom_webhook_url")
+        url_node = self._node((*path, "intercom_webhook_url"))
+        if (
+            isinstance(url, str)
+            and url_node is not None
+            and id(url_node) not in self.report.secret_nodes
+        ):
+            found = _url_problem(url)  # the schema's rule, worded, and the relay's host rule
+            if found is not None:
+                self.bad.add((*path, "intercom_webhook_url"))
+                self.report.error(url_node, label, f"'intercom_webhook_url': {found[0]}", found[1])
+            else:
+                key = _suggested_key(label, "IntercomUrl")
+                self.report.warning(
+                    url_node,
+                    label,
+                    "'intercom_webhook_url' is a literal URL committed in plain text; anyone who "
+                    "can read the repository can resume this Fin workflow for any conversation.",
+                    f"Move it to the stack config: `pulumi config set --secret {key}` (paste the "
+                    f"URL when asked), then write `intercom_webhook_url: {{config: {key}}}`.",
+                )
+        if not self._ok(path):
+            return None
+        stacks = entry.get("stacks")
+        return Workflow(
+            id=entry["id"],
+            description=entry.get("description", ""),
+            intercom_webhook_url=refs["intercom_webhook_url"] or LiteralUrl(str(url)),
+            jam_signing_secret=refs["jam_signing_secret"],
+            events=tuple(entry.get("events", DEFAULT_EVENTS)),
+            stacks=None if stacks is None else tuple(stacks),
+            line=_position(self.entries[path[1]])[0] if isinstance(path[1], int) else 0,
+        )
 
 
-def _shown(text: str) -> str:
-    """A value quoted for a message, unless it may be a capability or a secret."""
-    if _looks_sensitive(text):
-        return "(value not shown: it looks like a URL or a secret)"
-    if len(text) > 60:
-        return repr(text[:57] + "...")
-    return repr(text)
+def _get(data: Any, path: _Path) -> Any:
+    """The data at a path, or None."""
+    for step in path:
+        if isinstance(data, dict) and isinstance(step, str):
+            data = data.get(step)
+        elif isinstance(data, list) and isinstance(step, int) and step < len(data):
+            data = data[step]
+        else:
+            return None
+    return data
+
+
+def _missing(path: _Path, name: str, label: str | None) -> tuple[str, str]:
+    """(message, fix) for a required key the mapping at ``path`` lacks."""
+    if not path:
+        if name == "version":
+            return "'version' is missing.", "Add `version: 1` as the first line of the file."
+        return (
+            "'workflows' is missing.",
+            "Add a `workflows:` list with one entry per Fin workflow.",
+        )
+    if len(path) == 3:
+        key = _suggested_key(label, _KEY_SUFFIX[str(path[2])])
+        return (
+            f"'{path[2]}' is a mapping without 'config'.",
+            f"Write `{path[2]}: {{config: {key}}}`.",
+        )
+    if name == "id":
+        return "'id' is missing.", (
+            "Add `id: some-name` (lower-case letters, digits and hyphens; it becomes part of "
+            "the Endpoint URL)."
+        )
+    key = _suggested_key(label, "IntercomUrl")
+    return "'intercom_webhook_url' is missing.", (
+        f"Add `intercom_webhook_url: {{config: {key}}}` and store the URL with "
+        f"`pulumi config set --secret {key}`."
+    )
+
+
+def _explain_value(
+    path: _Path, keyword: str, node: Node, value: Any, label: str | None
+) -> tuple[str, str] | None:
+    """(message, fix) for a value the schema rejected, by where it stands."""
+    shown = f" ({_shown(value)})" if isinstance(node, ScalarNode) and isinstance(value, str) else ""
+    if not path:
+        return (
+            "The top level of the file must be a mapping with 'version' and 'workflows', "
+            f"not {_kind(node)}.",
+            "Start the file with `version: 1` followed by a `workflows:` list.",
+        )
+    if path == ("version",):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return (
+                f"Unknown version {_shown(node.value)}; this loader reads version "
+                f"{SUPPORTED_VERSION}.",
+                f"Write `version: {SUPPORTED_VERSION}` (and the v{SUPPORTED_VERSION} fields).",
+            )
+        quoted = f" ({_shown(node.value)})" if isinstance(node, ScalarNode) else ""
+        return (
+            f"'version' must be the integer {SUPPORTED_VERSION}, not {_kind(node)}{quoted}.",
+            f"Write `version: {SUPPORTED_VERSION}` without quotes.",
+        )
+    if path == ("workflows",):
+        return (
+            f"'workflows' must be a list, not {_kind(node)}.",
+            "Write each workflow as a list item starting with `- id: ...` "
+            "(or `workflows: []` for none).",
+        )
+    if len(path) == 2:
+        return (
+            f"Each entry of 'workflows' must be a mapping, not {_kind(node)}.",
+            "Write the entry as `- id: ...` with its fields indented below it.",
+        )
+    name = str(path[2])
+    if name == "id":
+        return _id_problem(node, value)
+    if name == "description":
+        if keyword == "not":  # the Intercom URL (a signing secret is reported on its own)
+            return (
+                "'description' contains an Intercom webhook URL, committed in plain text.",
+                "Remove the URL from the description, treat it as leaked and rotate it in "
+                "Intercom, then store the new one with `pulumi config set --secret "
+                f"{_suggested_key(label, 'IntercomUrl')}`.",
+            )
+        return (
+            f"'description' must be a string, not {_kind(node)}.",
+            "Write a line of text (quote it if it starts with a special character), "
+            "or remove the key.",
+        )
+    if name in _KEY_SUFFIX:
+        key = _suggested_key(label, _KEY_SUFFIX[name])
+        if len(path) == 4:
+            return _config_key_problem(name, node, value, key)
+        if isinstance(value, str):  # jam_signing_secret (a string URL is worded elsewhere)
+            return (
+                "'jam_signing_secret' is a literal value; the signing secret must never be "
+                "committed, only referenced as `{config: KEY}`.",
+                f"Run `pulumi config set --secret {key}` (paste the whsec_... secret Jam "
+                f"shows), write `jam_signing_secret: {{config: {key}}}`, and rotate the "
+                "secret in Jam if it was ever pushed.",
+            )
+        return (
+            f"'jam_signing_secret' must be `{{config: KEY}}`, not {_kind(node)}.",
+            f"Write `jam_signing_secret: {{config: {key}}}`, or remove the key until the "
+            "Jam endpoint exists.",
+        )
+    example = _LIST_EXAMPLES[name]
+    if len(path) == 3:
+        if keyword == "minItems":
+            return f"'{name}' is an empty list.", (
+                f"List at least one, e.g. `{name}: {example}`, or remove the key for the default."
+            )
+        return (
+            f"'{name}' must be a list, not {_kind(node)}{shown}.",
+            f"Write it as a list, e.g. `{name}: {example}`.",
+        )
+    if not isinstance(value, str):
+        quoted = ""
+        if isinstance(node, ScalarNode) and node.tag != f"{_TAG}null":
+            quoted = f"; quote it if you meant the text {node.value!r}"[:120]
+        return (
+            f"Each item of '{name}' must be a string, not {_kind(node)}.",
+            f"Write a name{quoted}, e.g. `{name}: {example}`.",
+        )
+    if name == "events":
+        valid = ", ".join(KNOWN_EVENTS)
+        suggestion = _closest(value, KNOWN_EVENTS)
+        fix = f"Did you mean '{suggestion}'? Valid events: {valid}." if suggestion else ""
+        return f"Unknown event {_shown(value)}.", fix or f"Use one of: {valid}."
+    return _stack_problem(value)
+
+
+def _id_problem(node: Node, value: Any) -> tuple[str, str]:
+    if not isinstance(value, str):
+        quoted = f" ({_shown(node.value)})" if isinstance(node, ScalarNode) else ""
+        return (
+            f"'id' must be a string, not {_kind(node)}{quoted}.",
+            "Use lower-case letters, digits and hyphens, starting with a letter, "
+            "e.g. `id: billing-handoff`.",
+        )
+    kind = secret_kind(value)
+    if kind in (INTERCOM_URL, URL):
+        return (
+            f"The workflow id is {kind}, not an id; it is now committed in plain text.",
+            "Write a name of lower-case letters, digits and hyphens, e.g. `id: billing-handoff`; "
+            "if it is a Fin workflow's webhook URL, treat it as leaked and rotate it in "
+            "Intercom, then store the new one with `pulumi config set --secret KEY`.",
+        )
+    suggestion = _suggested_id(value)
+    return (
+        f"Workflow id {_shown(value)} is not valid: {_id_rule_broken(value)}.",
+        "Use 1 to 40 lower-case letters, digits and hyphens, starting with a letter and not "
+        f"ending with a hyphen; e.g. `id: {suggestion or 'billing-handoff'}`.",
+    )
+
+
+def _id_rule_broken(workflow_id: str) -> str:
+    """Which part of the id rule an id breaks, in words."""
+    if not workflow_id:
+        return "it is empty"
+    if len(workflow_id) > WORKFLOW_ID_MAX_LENGTH:
+        return f"it is {len(workflow_id)} characters long, the limit is {WORKFLOW_ID_MAX_LENGTH}"
+    if not ("a" <= workflow_id[0] <= "z"):
+        return f"it starts with {workflow_id[0]!r}, it must start with a lower-case letter"
+    bad = sorted({c for c in workflow_id if not (c.isascii() and (c.islower() or c.isdigit()))})
+    bad = [c for c in bad if c != "-"]
+    if bad:
+        listed = ", ".join(repr(c) for c in bad)
+        return f"it contains {listed}; only lower-case letters, digits and '-' are allowed"
+    return "it ends with a hyphen"
+
+
+def _config_key_problem(name: str, node: Node, key: Any, example: str) -> tuple[str, str]:
+    if not isinstance(key, str):
+        return (
+            f"The config key of '{name}' must be a string, not {_kind(node)}.",
+            f"Write a Pulumi config key name, e.g. `config: {example}`.",
+        )
+    if _looks_sensitive(key):
+        return (
+            f"The config key of '{name}' looks like a value "
+            f"({secret_kind(key) or 'a URL or a secret'}), not a key name. It is now committed "
+            "in plain text.",
+            f"Store the value with `pulumi config set --secret {example}` and write "
+            f"`config: {example}`; treat the committed value as leaked and rotate it.",
+        )
+    if ":" in key:
+        namespace, _, bare = key.partition(":")
+        bare_ok = CONFIG_KEY_RE.fullmatch(bare) is not None
+        return (
+            f"The config key {_shown(key)} of '{name}' has a namespace ({namespace!r}:); "
+            "keys here are read from this project's own config.",
+            f"Write the bare key: `config: {bare if bare_ok else example}`.",
+        )
+    return (
+        f"The config key {_shown(key)} of '{name}' is not a valid Pulumi config key name.",
+        f"Start with a letter and use only letters, digits, '_' and '-', e.g. `config: {example}`.",
+    )
+
+
+def _stack_problem(name: str) -> tuple[str, str]:
+    if len(name) > STACK_NAME_MAX_LENGTH:
+        broken = f"it is {len(name)} characters long, the limit is {STACK_NAME_MAX_LENGTH}"
+    elif not name:
+        broken = "it is empty"
+    else:
+        bad = sorted({c for c in name if _STACK_NAME_RE.fullmatch(c) is None})
+        broken = "it contains " + ", ".join(repr(c) for c in bad)
+        if "/" in name:
+            broken += " (an org/project/stack name; only the stack's own name goes here)"
+    return (
+        f"Stack name {_shown(name)} is not valid: {broken}.",
+        "Use the stack's short name (letters, digits, '.', '_' and '-', at most "
+        f"{STACK_NAME_MAX_LENGTH} characters), as in `pulumi stack ls`.",
+    )
+
+
+_STACK_NAME_RE = re.compile(_DEFS["workflow"]["properties"]["stacks"]["items"]["pattern"])
 
 
 def _closest(word: str, choices: Iterable[str]) -> str | None:
@@ -590,209 +1047,27 @@ def _unknown_key_fix(key: str, valid: tuple[str, ...]) -> str:
     return f"Remove it; valid keys here: {listed}."
 
 
-def _mapping(
-    node: MappingNode, report: _Report, workflow_id: str | None, valid: tuple[str, ...], where: str
-) -> dict[str, tuple[ScalarNode, Node]]:
-    """The known keys of a mapping, reporting unknown, duplicate and non-string keys."""
-    seen: dict[str, tuple[ScalarNode, Node]] = {}
-    for key_node, value_node in node.value:
-        if not _is_str(key_node):
-            if key_node.tag == f"{_TAG}merge":
-                report.error(
-                    key_node,
-                    workflow_id,
-                    f"Merge keys ('<<') are not supported in {where}.",
-                    "Write the keys out in full (an alias for a whole value, like `*name`, "
-                    "is fine).",
-                )
-            else:
-                report.error(
-                    key_node,
-                    workflow_id,
-                    f"A key in {where} is {_kind(key_node)}, not a string.",
-                    _unknown_key_fix("", valid),
-                )
-            continue
-        assert isinstance(key_node, ScalarNode)
-        key = key_node.value
-        if key in seen:
-            first_line, _ = _position(seen[key][0])
-            report.error(
-                key_node,
-                workflow_id,
-                f"Duplicate key '{key}' in {where} (first at line {first_line}); "
-                "YAML would silently keep only this last one.",
-                f"Keep one '{key}' and delete the other.",
-            )
-            continue
-        if key not in valid:
-            report.error(
-                key_node,
-                workflow_id,
-                f"Unknown key {_shown(key)} in {where}.",
-                _unknown_key_fix(key, valid),
-            )
-        seen[key] = (key_node, value_node)
-    return {k: v for k, v in seen.items() if k in valid}
+def _suggested_id(workflow_id: str) -> str | None:
+    """A valid id close to an invalid one (``Billing_Handoff`` -> ``billing-handoff``)."""
+    if _looks_sensitive(workflow_id):
+        return None
+    candidate = re.sub(r"[^a-z0-9]+", "-", workflow_id.lower())
+    candidate = re.sub(r"^[^a-z]+", "", candidate)[:WORKFLOW_ID_MAX_LENGTH].rstrip("-")
+    return candidate if is_valid_workflow_id(candidate) else None
+
+
+def _suggested_key(workflow_id: str | None, suffix: str) -> str:
+    """``billing-handoff`` + ``IntercomUrl`` -> ``billingHandoffIntercomUrl``."""
+    if workflow_id and not is_valid_workflow_id(workflow_id):
+        workflow_id = _suggested_id(workflow_id)
+    if not workflow_id:
+        return "myWorkflow" + suffix
+    first, *rest = workflow_id.split("-")
+    return first + "".join(part.capitalize() for part in rest) + suffix
 
 
 # --------------------------------------------------------------------------------------------
-# The v1 shape
-
-
-def _read_top_level(root: Node, report: _Report) -> tuple[Workflow, ...]:
-    if not isinstance(root, MappingNode):
-        report.error(
-            root,
-            None,
-            f"The top level of the file must be a mapping with 'version' and 'workflows', "
-            f"not {_kind(root)}.",
-            "Start the file with `version: 1` followed by a `workflows:` list.",
-        )
-        return ()
-    keys = _mapping(root, report, None, TOP_LEVEL_KEYS, "the top level")
-    if "version" not in keys:
-        report.error(
-            root,
-            None,
-            "'version' is missing.",
-            "Add `version: 1` as the first line of the file.",
-        )
-    else:
-        _check_version(keys["version"][1], report)
-    if "workflows" not in keys:
-        report.error(
-            root,
-            None,
-            "'workflows' is missing.",
-            "Add a `workflows:` list with one entry per Fin workflow.",
-        )
-        return ()
-    workflows_node = keys["workflows"][1]
-    if not isinstance(workflows_node, SequenceNode):
-        report.error(
-            workflows_node,
-            None,
-            f"'workflows' must be a list, not {_kind(workflows_node)}.",
-            "Write each workflow as a list item starting with `- id: ...` "
-            "(or `workflows: []` for none).",
-        )
-        return ()
-    workflows: list[Workflow] = []
-    first_line_of_id: dict[str, int] = {}
-    key_uses: dict[str, _KeyUse] = {}
-    for entry in workflows_node.value:
-        workflow = _read_workflow(entry, report, first_line_of_id, key_uses)
-        if workflow is not None:
-            workflows.append(workflow)
-    return tuple(workflows)
-
-
-def _check_version(node: Node, report: _Report) -> None:
-    if isinstance(node, ScalarNode) and node.tag == f"{_TAG}int":
-        try:
-            number = int(node.value.replace("_", ""), 0)
-        except ValueError:
-            number = None
-        if number == SUPPORTED_VERSION:
-            return
-        report.error(
-            node,
-            None,
-            f"Unknown version {_shown(node.value)}; this loader reads version {SUPPORTED_VERSION}.",
-            f"Write `version: {SUPPORTED_VERSION}` (and the v{SUPPORTED_VERSION} fields).",
-        )
-        return
-    quoted = f" ({_shown(node.value)})" if isinstance(node, ScalarNode) else ""
-    report.error(
-        node,
-        None,
-        f"'version' must be the integer {SUPPORTED_VERSION}, not {_kind(node)}{quoted}.",
-        f"Write `version: {SUPPORTED_VERSION}` without quotes.",
-    )
-
-
-def _read_workflow(
-    node: Node,
-    report: _Report,
-    first_line_of_id: dict[str, int],
-    key_uses: dict[str, _KeyUse],
-) -> Workflow | None:
-    if not isinstance(node, MappingNode):
-        report.error(
-            node,
-            None,
-            f"Each entry of 'workflows' must be a mapping, not {_kind(node)}.",
-            "Write the entry as `- id: ...` with its fields indented below it.",
-        )
-        return None
-    errors_before = len(report.errors)
-    workflow_id = _read_id(node, report, first_line_of_id)
-    label = workflow_id if workflow_id is not None and not _looks_sensitive(workflow_id) else None
-    keys = _mapping(node, report, label, WORKFLOW_KEYS, "a workflow")
-
-    description = ""
-    if "description" in keys:
-        description_node = keys["description"][1]
-        if _is_str(description_node) and secret_kind(description_node.value) == INTERCOM_URL:
-            report.error(
-                description_node,
-                label,
-                "'description' contains an Intercom webhook URL, committed in plain text.",
-                "Remove the URL from the description, treat it as leaked and rotate it in "
-                "Intercom, then store the new one with `pulumi config set --secret "
-                f"{_suggested_key(label, 'IntercomUrl')}`.",
-            )
-        elif _is_str(description_node):
-            assert isinstance(description_node, ScalarNode)
-            description = description_node.value
-        else:
-            report.error(
-                description_node,
-                label,
-                f"'description' must be a string, not {_kind(description_node)}.",
-                "Write a line of text (quote it if it starts with a special character), "
-                "or remove the key.",
-            )
-
-    intercom_url: ConfigRef | LiteralUrl | None = None
-    if "intercom_webhook_url" in keys:
-        intercom_url = _read_intercom_url(keys["intercom_webhook_url"][1], report, label)
-    else:
-        report.error(
-            node,
-            label,
-            "'intercom_webhook_url' is missing.",
-            f"Add `intercom_webhook_url: {{config: {_suggested_key(label, 'IntercomUrl')}}}` "
-            "and store the URL with `pulumi config set --secret "
-            f"{_suggested_key(label, 'IntercomUrl')}`.",
-        )
-
-    signing_secret: ConfigRef | None = None
-    if "jam_signing_secret" in keys:
-        signing_secret = _read_signing_secret(keys["jam_signing_secret"][1], report, label)
-
-    _check_key_roles(intercom_url, signing_secret, report, label, _position(node)[0], key_uses)
-
-    events: tuple[str, ...] = DEFAULT_EVENTS
-    if "events" in keys:
-        events = _read_events(keys["events"][1], report, label)
-
-    stacks: tuple[str, ...] | None = None
-    if "stacks" in keys:
-        stacks = _read_stacks(keys["stacks"][1], report, label)
-
-    if len(report.errors) > errors_before or workflow_id is None or intercom_url is None:
-        return None
-    return Workflow(
-        id=workflow_id,
-        description=description,
-        intercom_webhook_url=intercom_url,
-        jam_signing_secret=signing_secret,
-        events=events,
-        stacks=stacks,
-        line=_position(node)[0],
-    )
+# Across workflows: what a schema cannot compare
 
 
 @dataclass(frozen=True)
@@ -806,8 +1081,7 @@ class _KeyUse:
 
 
 def _check_key_roles(
-    intercom_url: ConfigRef | LiteralUrl | None,
-    signing_secret: ConfigRef | None,
+    refs: Mapping[str, ConfigRef | None],
     report: _Report,
     label: str | None,
     workflow_line: int,
@@ -821,9 +1095,8 @@ def _check_key_roles(
     endpoint (one per workflow) has its own signing secret, so a shared secret key would make
     one route reject every event (there is no legitimate use, so it is an error, not a warning).
     """
-    refs = [("intercom_webhook_url", intercom_url), ("jam_signing_secret", signing_secret)]
     placed = sorted(
-        ((ref.line, ref.column, name, ref) for name, ref in refs if isinstance(ref, ConfigRef)),
+        ((ref.line, ref.column, name, ref) for name, ref in refs.items() if ref is not None),
         key=lambda r: (r[0], r[1]),
     )
     for line, column, field_name, ref in placed:
@@ -870,341 +1143,56 @@ def _check_key_roles(
         )
 
 
-def _read_id(node: MappingNode, report: _Report, first_line_of_id: dict[str, int]) -> str | None:
-    """The entry's id when it is a string (valid or not), reporting what is wrong with it."""
-    id_nodes = [
-        value for key, value in node.value if _is_str(key) and getattr(key, "value", "") == "id"
-    ]
-    if not id_nodes:
-        report.error(
-            node,
-            None,
-            "'id' is missing.",
-            "Add `id: some-name` (lower-case letters, digits and hyphens; it becomes part of "
-            "the Endpoint URL).",
-        )
-        return None
-    id_node = id_nodes[0]  # a duplicate 'id' key is reported by _mapping
-    if not _is_str(id_node):
-        shown = f" ({_shown(id_node.value)})" if isinstance(id_node, ScalarNode) else ""
-        report.error(
-            id_node,
-            None,
-            f"'id' must be a string, not {_kind(id_node)}{shown}.",
-            "Use lower-case letters, digits and hyphens, starting with a letter, "
-            "e.g. `id: billing-handoff`.",
-        )
-        return None
-    assert isinstance(id_node, ScalarNode)
-    workflow_id: str = id_node.value
-    label = None if _looks_sensitive(workflow_id) else workflow_id
-    broken = _id_rule_broken(workflow_id)
-    kind = secret_kind(workflow_id)
-    if kind in (INTERCOM_URL, URL):
-        report.error(
-            id_node,
-            None,
-            f"The workflow id is {kind}, not an id; it is now committed in plain text.",
-            "Write a name of lower-case letters, digits and hyphens, e.g. `id: billing-handoff`; "
-            "if it is a Fin workflow's webhook URL, treat it as leaked and rotate it in Intercom, "
-            "then store the new one with `pulumi config set --secret KEY`.",
-        )
-    elif broken is not None:
-        suggestion = _suggested_id(workflow_id)
-        example = f" e.g. `id: {suggestion}`" if suggestion else ""
-        report.error(
-            id_node,
-            label,
-            f"Workflow id {_shown(workflow_id)} is not valid: {broken}.",
-            "Use 1 to 40 lower-case letters, digits and hyphens, starting with a letter and "
-            f"not ending with a hyphen;{example or ' e.g. `id: billing-handoff`'}.",
-        )
-    elif workflow_id in first_line_of_id:
-        report.error(
-            id_node,
-            label,
-            f"Duplicate workflow id '{workflow_id}': already used by the workflow at line "
-            f"{first_line_of_id[workflow_id]}.",
-            "Give each workflow its own id (it becomes its own Endpoint URL), or delete the copy.",
-        )
-    else:
-        first_line_of_id[workflow_id] = _position(id_node)[0]
-    return workflow_id
+def _check_env_budgets(workflows: list[Workflow], report: _Report) -> None:
+    """Each stack's workflows must fit one relay's environment (``infra.relay_env.env_budget``).
 
-
-def _id_rule_broken(workflow_id: str) -> str | None:
-    """Which part of the id rule an id breaks, in words; None when it is valid."""
-    if is_valid_workflow_id(workflow_id):
-        return None
-    if not workflow_id:
-        return "it is empty"
-    if len(workflow_id) > WORKFLOW_ID_MAX_LENGTH:
-        return f"it is {len(workflow_id)} characters long, the limit is {WORKFLOW_ID_MAX_LENGTH}"
-    if not ("a" <= workflow_id[0] <= "z"):
-        return f"it starts with {workflow_id[0]!r}, it must start with a lower-case letter"
-    bad = sorted({c for c in workflow_id if not (c.isascii() and (c.islower() or c.isdigit()))})
-    bad = [c for c in bad if c != "-"]
-    if bad:
-        return (
-            "it contains "
-            + ", ".join(repr(c) for c in bad)
-            + ("; only lower-case letters, digits and '-' are allowed")
-        )
-    return "it ends with a hyphen"
-
-
-def _suggested_id(workflow_id: str) -> str | None:
-    """A valid id close to an invalid one (``Billing_Handoff`` -> ``billing-handoff``)."""
-    if _looks_sensitive(workflow_id):
-        return None
-    candidate = re.sub(r"[^a-z0-9]+", "-", workflow_id.lower())
-    candidate = re.sub(r"^[^a-z]+", "", candidate)[:WORKFLOW_ID_MAX_LENGTH].rstrip("-")
-    return candidate if is_valid_workflow_id(candidate) else None
-
-
-def _suggested_key(workflow_id: str | None, suffix: str) -> str:
-    """``billing-handoff`` + ``IntercomUrl`` -> ``billingHandoffIntercomUrl``."""
-    if workflow_id and not is_valid_workflow_id(workflow_id):
-        workflow_id = _suggested_id(workflow_id)
-    if not workflow_id:
-        return "myWorkflow" + suffix
-    first, *rest = workflow_id.split("-")
-    return first + "".join(part.capitalize() for part in rest) + suffix
-
-
-def _read_config_ref(
-    node: MappingNode, report: _Report, label: str | None, field_name: str
-) -> ConfigRef | None:
-    keys = _mapping(node, report, label, CONFIG_REF_KEYS, f"'{field_name}'")
-    if "config" not in keys:
-        report.error(
-            node,
-            label,
-            f"'{field_name}' is a mapping without 'config'.",
-            f"Write `{field_name}: {{config: {_suggested_key(label, _KEY_SUFFIX[field_name])}}}`.",
-        )
-        return None
-    key_node = keys["config"][1]
-    if not _is_str(key_node):
-        report.error(
-            key_node,
-            label,
-            f"The config key of '{field_name}' must be a string, not {_kind(key_node)}.",
-            f"Write a Pulumi config key name, e.g. "
-            f"`config: {_suggested_key(label, _KEY_SUFFIX[field_name])}`.",
-        )
-        return None
-    assert isinstance(key_node, ScalarNode)
-    key: str = key_node.value
-    if id(key_node) in report.secret_nodes:
-        return None  # a signing secret, already reported
-    if CONFIG_KEY_RE.fullmatch(key):
-        line, column = _position(key_node)
-        return ConfigRef(key, line, column)
-    fix_example = _suggested_key(label, _KEY_SUFFIX[field_name])
-    if _looks_sensitive(key):
-        report.error(
-            key_node,
-            label,
-            f"The config key of '{field_name}' looks like a value "
-            f"({secret_kind(key) or 'a URL or a secret'}), not a key name. It is now committed "
-            "in plain text.",
-            f"Store the value with `pulumi config set --secret {fix_example}` and write "
-            f"`config: {fix_example}`; treat the committed value as leaked and rotate it.",
-        )
-    elif ":" in key:
-        namespace, _, bare = key.partition(":")
-        bare_ok = CONFIG_KEY_RE.fullmatch(bare) is not None
-        report.error(
-            key_node,
-            label,
-            f"The config key {_shown(key)} of '{field_name}' has a namespace "
-            f"({namespace!r}:); keys here are read from this project's own config.",
-            f"Write the bare key: `config: {bare if bare_ok else fix_example}`.",
-        )
-    else:
-        report.error(
-            key_node,
-            label,
-            f"The config key {_shown(key)} of '{field_name}' is not a valid Pulumi config key "
-            "name.",
-            "Start with a letter and use only letters, digits, '_' and '-', "
-            f"e.g. `config: {fix_example}`.",
-        )
-    return None
-
-
-_KEY_SUFFIX = {"intercom_webhook_url": "IntercomUrl", "jam_signing_secret": "JamSecret"}
-
-
-def _read_intercom_url(
-    node: Node, report: _Report, label: str | None
-) -> ConfigRef | LiteralUrl | None:
-    if isinstance(node, MappingNode):
-        return _read_config_ref(node, report, label, "intercom_webhook_url")
-    key_example = _suggested_key(label, "IntercomUrl")
-    if not _is_str(node):
-        report.error(
-            node,
-            label,
-            f"'intercom_webhook_url' must be `{{config: KEY}}` or an https URL, not {_kind(node)}.",
-            f"Write `intercom_webhook_url: {{config: {key_example}}}` and store the URL with "
-            f"`pulumi config set --secret {key_example}`.",
-        )
-        return None
-    assert isinstance(node, ScalarNode)
-    url: str = node.value
-    issue = _intercom_url_issue(url)
-    if issue is not None:
-        message, fix = issue
-        report.error(node, label, f"'intercom_webhook_url': {message}", fix)
-        return None
-    report.warning(
-        node,
-        label,
-        "'intercom_webhook_url' is a literal URL committed in plain text; anyone who can read "
-        "the repository can resume this Fin workflow for any conversation.",
-        f"Move it to the stack config: `pulumi config set --secret {key_example}` (paste the "
-        f"URL when asked), then write `intercom_webhook_url: {{config: {key_example}}}`.",
-    )
-    return LiteralUrl(url)
-
-
-def _read_signing_secret(node: Node, report: _Report, label: str | None) -> ConfigRef | None:
-    if isinstance(node, MappingNode):
-        return _read_config_ref(node, report, label, "jam_signing_secret")
-    key_example = _suggested_key(label, "JamSecret")
-    if _is_str(node):
-        message = (
-            "'jam_signing_secret' is a literal value; the signing secret must never be "
-            "committed, only referenced as `{config: KEY}`."
-        )
-        fix = (
-            f"Run `pulumi config set --secret {key_example}` (paste the whsec_... secret Jam "
-            f"shows), write `jam_signing_secret: {{config: {key_example}}}`, and rotate the "
-            "secret in Jam if it was ever pushed."
-        )
-    else:
-        message = f"'jam_signing_secret' must be `{{config: KEY}}`, not {_kind(node)}."
-        fix = (
-            f"Write `jam_signing_secret: {{config: {key_example}}}`, or remove the key until the "
-            "Jam endpoint exists."
-        )
-    report.error(node, label, message, fix)
-    return None
-
-
-def _string_list(
-    node: Node,
-    report: _Report,
-    label: str | None,
-    field_name: str,
-    example: str,
-    check_item: Callable[[ScalarNode], bool],
-) -> tuple[str, ...]:
-    """A non-empty list of distinct strings; ``check_item`` reports bad items itself."""
-    if not isinstance(node, SequenceNode):
-        shown = ""
-        if _is_str(node):
-            assert isinstance(node, ScalarNode)
-            shown = f" ({_shown(node.value)})"
-        report.error(
-            node,
-            label,
-            f"'{field_name}' must be a list, not {_kind(node)}{shown}.",
-            f"Write it as a list, e.g. `{field_name}: {example}`.",
-        )
-        return ()
-    if not node.value:
-        report.error(
-            node,
-            label,
-            f"'{field_name}' is an empty list.",
-            f"List at least one, e.g. `{field_name}: {example}`, or remove the key for the "
-            "default.",
-        )
-        return ()
-    items: list[str] = []
-    first_line: dict[str, int] = {}
-    for item in node.value:
-        if not _is_str(item):
-            quoted = ""
-            if isinstance(item, ScalarNode) and item.tag != f"{_TAG}null":
-                quoted = f"; quote it if you meant the text {item.value!r}"[:120]
-            report.error(
-                item,
-                label,
-                f"Each item of '{field_name}' must be a string, not {_kind(item)}.",
-                f"Write a name{quoted}, e.g. `{field_name}: {example}`.",
-            )
-            continue
-        assert isinstance(item, ScalarNode)
-        value: str = item.value
-        if value in first_line:
-            report.error(
-                item,
-                label,
-                f"'{field_name}' lists {_shown(value)} twice (first at line {first_line[value]}).",
-                "Delete the repeated entry.",
-            )
-            continue
-        first_line[value] = _position(item)[0]
-        if check_item(item):
-            items.append(value)
-    return tuple(items)
-
-
-def _read_events(node: Node, report: _Report, label: str | None) -> tuple[str, ...]:
-    valid = ", ".join(KNOWN_EVENTS)
-
-    def check(item: ScalarNode) -> bool:
-        if item.value in KNOWN_EVENTS:
-            return True
-        suggestion = _closest(item.value, KNOWN_EVENTS)
-        fix = (
-            f"Did you mean '{suggestion}'? Valid events: {valid}."
-            if suggestion
-            else f"Use one of: {valid}."
-        )
-        report.error(item, label, f"Unknown event {_shown(item.value)}.", fix)
-        return False
-
-    return _string_list(node, report, label, "events", f"[{', '.join(DEFAULT_EVENTS)}]", check)
-
-
-def _read_stacks(node: Node, report: _Report, label: str | None) -> tuple[str, ...]:
-    def check(item: ScalarNode) -> bool:
-        name: str = item.value
-        if len(name) > STACK_NAME_MAX_LENGTH:
-            broken = f"it is {len(name)} characters long, the limit is {STACK_NAME_MAX_LENGTH}"
-        elif not name:
-            broken = "it is empty"
-        elif STACK_NAME_RE.fullmatch(name) is None:
-            bad = sorted({c for c in name if STACK_NAME_RE.fullmatch(c) is None})
-            broken = "it contains " + ", ".join(repr(c) for c in bad)
-            if "/" in name:
-                broken += " (an org/project/stack name; only the stack's own name goes here)"
-        else:
-            return True
-        report.error(
-            item,
-            label,
-            f"Stack name {_shown(name)} is not valid: {broken}.",
-            "Use the stack's short name (letters, digits, '.', '_' and '-', at most "
-            f"{STACK_NAME_MAX_LENGTH} characters), as in `pulumi stack ls`.",
-        )
-        return False
-
-    return _string_list(node, report, label, "stacks", "[dev, prod]", check)
+    Checked for every stack a ``stacks:`` list names, and for any other stack (the workflows
+    without ``stacks:``). The function name is not known here, so the longest is assumed.
+    """
+    everywhere = [w for w in workflows if w.stacks is None]
+    groups = [("Any stack not named in a `stacks:` list", everywhere)]
+    if env_budget(everywhere).fits:  # else every stack is over, and one message says so
+        for stack in sorted({s for w in workflows for s in w.stacks or ()}):
+            groups.append((f"Stack '{stack}'", [w for w in workflows if w.applies_to(stack)]))
+    for where, deployed in groups:
+        budget = env_budget(deployed)
+        problem = budget.problem(where)
+        if problem is not None:
+            # Located at the first workflow (in file order) past what fits.
+            first_over = deployed[min(budget.workflows_that_fit, len(deployed) - 1)]
+            message, _, fix = problem.partition(" Fix: ")
+            report.at(first_over.line, 1, first_over.id, message, fix)
 
 
 # --------------------------------------------------------------------------------------------
-# Intercom URLs
+# Intercom URLs: the schema's rule and the relay's host rule decide; the words say which part
+
+
+def _url_problem(url: str) -> tuple[str, str] | None:
+    """(what is wrong, fix) for an Intercom webhook URL, never quoting it; None when usable."""
+    try:
+        host_ok = is_valid_host(urlsplit(url).hostname or "")
+    except ValueError:
+        host_ok = False
+    if _LITERAL_URL.is_valid(url) and host_ok:
+        return None
+    return _intercom_url_issue(url) or (
+        "the value does not have the form of a workflow's webhook URL (https://, a host, a path "
+        "of printable ASCII without '<', '>', '{' or '}').",
+        "Copy the URL again from the Fin workflow's Wait for webhook step, without the "
+        "trailing /<Conversation ID>.",
+    )
 
 
 def _intercom_url_issue(url: str) -> tuple[str, str] | None:
     """(what is wrong, fix) for an Intercom webhook URL, never quoting it; None when fine."""
     copy_again = "Copy the URL again from the Fin workflow's Wait for webhook step"
+    if holds_signing_secret(url):
+        return (
+            "the value contains a Jam signing secret (whsec_...).",
+            "Rotate the secret in Jam (it is exposed here) and keep it only in the stack config "
+            "as the workflow's `jam_signing_secret`; put the Intercom webhook URL here.",
+        )
     if not url.strip():
         return "the URL is empty.", f"{copy_again}."
     stripped_url = url.strip().rstrip("/")
@@ -1286,7 +1274,16 @@ def _intercom_url_issue(url: str) -> tuple[str, str] | None:
             f"the URL's path contains an invisible or control character ({code}).",
             f"Remove the character; {copy_again[0].lower()}{copy_again[1:]}.",
         )
+    bracket = next((c for c in path if c in "<>{}"), None)
+    if bracket is not None:
+        return (
+            f"the URL's path contains '{bracket}', which a webhook URL never has (a pasted "
+            "placeholder?).",
+            f"{copy_again}, without the trailing /<Conversation ID>.",
+        )
     stripped = path.rstrip("/")
+    if "//" in stripped:
+        return "the URL's path has an empty segment ('//').", f"{copy_again}."
     trailing = "/" * (len(path) - len(stripped))
     if not stripped:
         return (

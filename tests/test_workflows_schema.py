@@ -10,8 +10,9 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
+from infra import workflows as loader
 from infra.secret_patterns import INTERCOM_URL_PATTERN, SIGNING_SECRET_PATTERN
-from infra.workflows import intercom_url_problem
+from infra.workflows import WorkflowsFileError, intercom_url_problem, parse_workflows
 from relay_function.naming import DEFAULT_EVENTS, KNOWN_EVENTS, WORKFLOW_ID_MAX_LENGTH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +199,10 @@ def test_schema_id_rule_matches_the_naming_module() -> None:
         ("https://" + "a" * 64 + ".example/fin/hooks/TESTONLY-token", False),
         ("https://intercom.example/fin/hoöks/TESTONLY-token", False),
         ("https://intercom.example/fin/hooks/TESTONLY-token\x7f", False),
+        ("HTTPS://intercom.example/fin/hooks/TESTONLY-token", True),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/[id]", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/$conversationId", False),
+        ("https://intercom.example/fin/hooks/TESTONLY-token/%255Bid%255D", False),
     ],
 )
 def test_schema_literal_url_rule(url: str, valid: bool) -> None:
@@ -219,6 +224,10 @@ def test_schema_literal_url_rule(url: str, valid: bool) -> None:
         "https://-intercom.example/fin/hooks/TESTONLY-token",
         "https://intercom_x.example/fin/hooks/TESTONLY-token",
         "https://intercom.example/fin/hooks/TESTONLY-token\u200b",
+        "HTTPS://intercom.example/fin/hooks/TESTONLY-token",
+        "https://intercom.example/fin/hooks/TESTONLY-token/(id)",
+        "https://intercom.example/fin/hooks/TESTONLY{token}",
+        "https://intercom.example/fin//TESTONLY-token",
     ],
 )
 def test_schema_and_loader_agree_on_hosts_ports_and_paths(url: str) -> None:
@@ -238,24 +247,24 @@ KEY_LIKE_SECRET = SECRET.rstrip("=")  # also a valid config key and stack name
 GOOD = {"id": "a", "intercom_webhook_url": {"config": "aUrl"}}
 
 
-@pytest.mark.parametrize(
-    "workflow",
-    [
-        {**GOOD, "intercom_webhook_url": {"config": KEY_LIKE_SECRET}},
-        {**GOOD, "jam_signing_secret": {"config": KEY_LIKE_SECRET}},
-        {**GOOD, "jam_signing_secret": {"config": KEY_LIKE_SECRET.upper()}},
-        {**GOOD, "description": f"the secret is {SECRET}"},
-        {**GOOD, "description": "resumes https://api.INTERCOM.io/fin/hooks/TESTONLY-token"},
-        {**GOOD, "stacks": ["dev", KEY_LIKE_SECRET]},
-        {**GOOD, "intercom_webhook_url": SECRET},
-        {**GOOD, "intercom_webhook_url": f"https://intercom.example/fin/{KEY_LIKE_SECRET}"},
-        {**GOOD, "id": SECRET},
-        {**GOOD, "id": "https://intercom.example/fin/hooks/TESTONLY-token"},
-        {**GOOD, "intercom_webhook_url": {"config": "https://intercom.example/fin/hooks/x"}},
-        {**GOOD, "jam_secret": SECRET},
-        {**GOOD, SECRET: "x"},
-    ],
-)
+SECRET_PLACES: list[Any] = [
+    {**GOOD, "intercom_webhook_url": {"config": KEY_LIKE_SECRET}},
+    {**GOOD, "jam_signing_secret": {"config": KEY_LIKE_SECRET}},
+    {**GOOD, "jam_signing_secret": {"config": KEY_LIKE_SECRET.upper()}},
+    {**GOOD, "description": f"the secret is {SECRET}"},
+    {**GOOD, "description": "resumes https://api.INTERCOM.io/fin/hooks/TESTONLY-token"},
+    {**GOOD, "stacks": ["dev", KEY_LIKE_SECRET]},
+    {**GOOD, "intercom_webhook_url": SECRET},
+    {**GOOD, "intercom_webhook_url": f"https://intercom.example/fin/{KEY_LIKE_SECRET}"},
+    {**GOOD, "id": SECRET},
+    {**GOOD, "id": "https://intercom.example/fin/hooks/TESTONLY-token"},
+    {**GOOD, "intercom_webhook_url": {"config": "https://intercom.example/fin/hooks/x"}},
+    {**GOOD, "jam_secret": SECRET},
+    {**GOOD, SECRET: "x"},
+]
+
+
+@pytest.mark.parametrize("workflow", SECRET_PLACES)
 def test_schema_rejects_secrets_and_urls_where_they_do_not_belong(workflow: Any) -> None:
     assert not validator().is_valid({"version": 1, "workflows": [workflow]})
 
@@ -263,3 +272,48 @@ def test_schema_rejects_secrets_and_urls_where_they_do_not_belong(workflow: Any)
 def test_schema_allows_other_urls_in_a_description() -> None:
     workflow = {**GOOD, "description": "see https://jam.dev/docs/webhooks"}
     assert validator().is_valid({"version": 1, "workflows": [workflow]})
+
+
+# ------------------------------------------------------------------------------------------
+# The loader validates with this schema: they agree by construction
+
+
+def test_the_loader_validates_with_the_committed_schema() -> None:
+    assert loader.SCHEMA_PATH == ROOT / "workflows.schema.json"
+    assert loader.SCHEMA == SCHEMA
+    assert loader._VALIDATOR.schema == loader._inlined(SCHEMA)
+
+
+def test_a_rule_changed_in_the_schema_changes_the_loaders_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loader has no rule of its own for what the schema says: change one, and it follows."""
+    stricter = json.loads(json.dumps(SCHEMA))
+    stricter["$defs"]["workflow"]["properties"]["events"]["maxItems"] = 1
+    text = "version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: {config: aUrl}\n"
+    parse_workflows(text)  # the committed schema's default: two events
+    monkeypatch.setattr(loader, "_VALIDATOR", loader._Validator(loader._inlined(stricter)))
+    with pytest.raises(WorkflowsFileError):
+        parse_workflows(text + "    events: [jam.created, intercom.recorder.recorded]\n")
+
+
+def test_inlining_the_references_keeps_every_verdict() -> None:
+    """The loader validates the schema with its $refs inlined (for speed): same answers."""
+    documents = []
+    for path in sorted(FIXTURES.glob("*/*.yaml")):
+        try:
+            documents.append(load_yaml(path))
+        except yaml.YAMLError:
+            continue  # not YAML: nothing to validate
+    documents += [{"version": 1, "workflows": [w]} for w in SECRET_PLACES]
+    committed = validator()
+    for document in documents:
+        assert loader._VALIDATOR.is_valid(document) is committed.is_valid(document)
+
+
+def test_an_upper_case_https_url_is_valid_in_the_schema_and_the_loader() -> None:
+    url = "HTTPS://intercom.example/fin/hooks/TESTONLY-token"
+    document = {"version": 1, "workflows": [{"id": "a", "intercom_webhook_url": url}]}
+    assert validator().is_valid(document)
+    text = f"version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: '{url}'\n"
+    assert [w.id for w in parse_workflows(text).workflows] == ["a"]
