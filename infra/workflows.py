@@ -518,7 +518,7 @@ class _Document:
         self.root = root
         self.report = report
         self.built: dict[int, Any] = {}  # node -> data: an alias is built (and checked) once
-        self.bad: set[_Path] = set()  # where problems were found
+        self.bad: set[_Path] = set()  # where problems were found, and every path above them
         self.data: Any = None
         entries = self._node(("workflows",))
         self.entries = entries.value if isinstance(entries, SequenceNode) else []
@@ -548,7 +548,10 @@ class _Document:
 
     def _ok(self, path: _Path) -> bool:
         """True when no problem was found at ``path`` or inside it."""
-        return not any(bad[: len(path)] == path for bad in self.bad)
+        return path not in self.bad
+
+    def _mark_bad(self, path: _Path) -> None:
+        self.bad.update(path[:end] for end in range(len(path) + 1))
 
     # --- nodes and data
 
@@ -636,7 +639,7 @@ class _Document:
 
     def _bad_key(self, path: _Path, key_node: Node, key_nodes: dict[str, Node]) -> None:
         where, valid = self._where(path)
-        self.bad.add(path)
+        self._mark_bad(path)
         if isinstance(key_node, ScalarNode):
             self._check_secret(key_node, path, None, "key")
         if not valid:
@@ -671,7 +674,7 @@ class _Document:
 
     def _explain(self, error: ValidationError) -> None:
         path = tuple(error.absolute_path)
-        self.bad.add(path)
+        self._mark_bad(path)
         node = self._node(path)
         if node is None or id(node) in self.report.secret_nodes:
             return
@@ -749,7 +752,7 @@ class _Document:
         if not isinstance(workflow_id, str) or node is None or not self._ok((*path, "id")):
             return
         if workflow_id in first_line_of_id:
-            self.bad.add((*path, "id"))
+            self._mark_bad((*path, "id"))
             self.report.error(
                 node,
                 workflow_id,
@@ -775,7 +778,7 @@ class _Document:
         ):
             found = _url_problem(url)  # the schema's rule, worded, and the relay's host rule
             if found is not None:
-                self.bad.add((*path, "intercom_webhook_url"))
+                self._mark_bad((*path, "intercom_webhook_url"))
                 self.report.error(url_node, label, f"'intercom_webhook_url': {found[0]}", found[1])
             else:
                 key = _suggested_key(label, "IntercomUrl")
