@@ -5,9 +5,10 @@
 
 Measures the relay against the floor (bench/floor.py: a bare functions-framework handler that
 forwards with no verification), both served by functions-framework with the same flags, both
-forwarding to the same Intercom stand-in (bench/standin.py) over plain HTTP and over HTTPS with a
-self-signed certificate made for this run; then the relay's cold start; then, through the
-scripts other parts of the project own, the Pulumi program's evaluation time and the loader.
+forwarding to the same Intercom stand-in (relayctl/fake_intercom.py, in its own process) over
+plain HTTP and over HTTPS with a self-signed certificate made for this run; then the relay's
+cold start; then, through the scripts other parts of the project own, the Pulumi program's
+evaluation time and the loader.
 Loopback only; every loop is bounded.
 """
 
@@ -42,6 +43,8 @@ from bench.load import (
 )
 from bench.serve import REPO, start_standin
 from bench.tls import TlsFiles, TlsUnavailableError, make_self_signed_cert
+from infra.relay_env import THREADS_ENV
+from infra.settings import DEFAULT_CONCURRENCY
 from infra.source import collect_source
 from relay_function.naming import DEFAULT_EVENTS, RECORDED, route_path
 from relayctl.jam_events import encode, new_signing_secret, sample_event, signed_headers
@@ -118,7 +121,11 @@ def measure_forwarding(
             relay = _started(LocalRelay({**env, **_trust_env(tls)}), stack)
             route = f"{relay.url}{route_path(WORKFLOW_ID)}"
             targets.append(Target("relay", route, _factory(secret)))
-        floor_env = {FORWARD_URL_ENV: f"{standin.base_url}/floor/{CONVERSATION_ID}"}
+        floor_env = {
+            FORWARD_URL_ENV: f"{standin.base_url}/floor/{CONVERSATION_ID}",
+            # The same server threads as the relay (relay_env sets THREADS as the deploy does).
+            THREADS_ENV: str(DEFAULT_CONCURRENCY),
+        }
         floor = _started(
             LocalRelay({**floor_env, **_trust_env(tls)}, source=FLOOR_SOURCE, target="floor"),
             stack,

@@ -1,8 +1,9 @@
 """Start and stop the benchmark's local processes.
 
 The relay and the floor are both started with ``relayctl.local_relay.LocalRelay`` (the same
-functions-framework command and flags the demo and the tests use); the Intercom stand-in runs
-in its own interpreter so its threads do not share a GIL with the load generator.
+functions-framework command and flags the demo and the tests use); the Intercom stand-in
+(``relayctl.fake_intercom``, the one the demo and the tests use) runs in its own interpreter so
+its threads do not share a GIL with the load generator.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _wait_for_port(process: subprocess.Popen[bytes], port: int) -> None:
 
 def start_standin(work_dir: Path, cert: Path | None = None, key: Path | None = None) -> Standin:
     port = free_port()
-    command = [sys.executable, str(REPO / "bench" / "standin.py"), "--port", str(port)]
+    command = [sys.executable, "-m", "relayctl.fake_intercom", "--port", str(port)]
     if cert is not None and key is not None:
         command += ["--cert", str(cert), "--key", str(key)]
     scheme = "https" if cert else "http"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 REPO = Path(__file__).resolve().parents[2]
 for _path in (REPO, REPO / "relay_function"):  # relay_function: main imports `naming` top-level
@@ -16,6 +14,7 @@ for _path in (REPO, REPO / "relay_function"):  # relay_function: main imports `n
         sys.path.insert(0, str(_path))
 
 from relay_function.naming import JAM_CREATED, OPTED_OUT, RECORDED  # noqa: E402
+from relayctl.fake_intercom import FakeIntercom  # noqa: E402
 from relayctl.local_relay import LocalRelay, free_port, relay_env  # noqa: E402
 from tests.relay.harness import (  # noqa: E402
     ALL_EVENTS,
@@ -39,30 +38,26 @@ from tests.relay.harness import (  # noqa: E402
     SECRET,
     Suite,
 )
-from tests.relay.standins import IntercomStandIn, RawIntercom  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def suite() -> Iterator[Suite]:
-    standin = IntercomStandIn(HANG_SECONDS)
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.expect_request(re.compile(r"/hooks/.*"), method="POST").respond_with_handler(standin)
-    server.start()
-    reset = RawIntercom("reset").start()
-    dropping = RawIntercom("drop_second").start()
+    intercom = FakeIntercom(hang_seconds=HANG_SECONDS).start()
+    reset = FakeIntercom(mode="reset").start()
+    dropping = FakeIntercom(mode="drop_second").start()
     raw = {
-        DRIPPING: RawIntercom("drip").start(),
-        DRIPS_ON_REUSE: RawIntercom("drip_second").start(),
+        DRIPPING: FakeIntercom(mode="drip").start(),
+        DRIPS_ON_REUSE: FakeIntercom(mode="drip_second").start(),
     }
     refused_port = free_port()
-    base = f"http://127.0.0.1:{server.port}/hooks/{INTERCOM_PATH_TOKEN}"
+    base = f"{intercom.url}/hooks/{INTERCOM_PATH_TOKEN}"
     urls = {
         MAIN: f"{base}/main",
         ALL_EVENTS: f"{base}/all",
         ROTATING: f"{base}/rotating",
-        RESET: reset.url,
-        DROPPING: dropping.url,
-        **{workflow_id: standin.url for workflow_id, standin in raw.items()},
+        RESET: reset.url_for("raw"),
+        DROPPING: dropping.url_for("raw"),
+        **{workflow_id: standin.url_for("raw") for workflow_id, standin in raw.items()},
         REFUSED: f"http://127.0.0.1:{refused_port}/hooks/{INTERCOM_PATH_TOKEN}",
         NO_SECRET: f"{base}/no-secret",
         BAD_SECRET: f"{base}/bad-secret",
@@ -82,12 +77,8 @@ def suite() -> Iterator[Suite]:
     env["RELAY_FORWARD_TIMEOUT_SECONDS"] = str(FORWARD_TIMEOUT_SECONDS)
     relay = LocalRelay(env).start()
     try:
-        yield Suite(relay, standin, reset, dropping, refused_port, urls, raw)
+        yield Suite(relay, intercom, reset, dropping, refused_port, urls, raw)
     finally:
         relay.stop()
-        reset.stop()
-        dropping.stop()
-        for raw_standin in raw.values():
-            raw_standin.stop()
-        server.clear()
-        server.stop()
+        for standin in (intercom, reset, dropping, *raw.values()):
+            standin.stop()

@@ -1,7 +1,7 @@
 """Shared constants and helpers of the relay suite (one import path: ``tests.relay.harness``).
 
-Routes (all in one RELAY_ROUTES) cover each configuration case; the Intercom stand-ins are a
-pytest-httpserver with a scriptable handler and raw-socket servers that reset or drop.
+Routes (all in one RELAY_ROUTES) cover each configuration case; the Intercom stand-ins are
+``relayctl.fake_intercom.FakeIntercom`` servers, one scriptable and one per misbehaving mode.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import requests
 
 from relay_function.naming import RECORDED
 from relayctl import jam_events
+from relayctl.fake_intercom import FakeIntercom
 from relayctl.local_relay import LocalRelay
-from tests.relay.standins import IntercomStandIn, RawIntercom
 
 FORWARD_TIMEOUT_SECONDS = 1.5  # short, so "Intercom hangs" tests stay quick
 HANG_SECONDS = 3.0
@@ -48,12 +48,12 @@ class Suite:
     def __init__(
         self,
         relay: LocalRelay,
-        intercom: IntercomStandIn,
-        reset: RawIntercom,
-        dropping: RawIntercom,
+        intercom: FakeIntercom,
+        reset: FakeIntercom,
+        dropping: FakeIntercom,
         refused_port: int,
         intercom_urls: dict[str, str],
-        raw: dict[str, RawIntercom] | None = None,
+        raw: dict[str, FakeIntercom] | None = None,
     ) -> None:
         self.relay = relay
         self.intercom = intercom

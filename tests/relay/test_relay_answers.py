@@ -44,7 +44,7 @@ def test_delivered_forwards_once_with_the_documented_shape(suite: Suite) -> None
     assert answer.json()["outcome"] == "delivered"
     [received] = suite.intercom.received(conversation_id)
     assert received.path == f"/hooks/{INTERCOM_PATH_TOKEN}/main/{conversation_id}"
-    assert received.body == {
+    assert received.json() == {
         "event": RECORDED,
         "payload": {**event["data"], "jamEventId": event["id"]},
     }
@@ -110,7 +110,7 @@ def test_jam_created_with_conversation_is_forwarded_when_subscribed(suite: Suite
 
     assert (answer.status_code, answer.json()["outcome"]) == (200, "delivered")
     [received] = suite.intercom.received(conversation_id)
-    assert received.body["event"] == JAM_CREATED
+    assert received.json()["event"] == JAM_CREATED
 
 
 def test_recorder_event_without_conversation_is_invalid(suite: Suite) -> None:

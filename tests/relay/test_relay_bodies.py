@@ -104,7 +104,7 @@ def test_payload_keeps_the_jam_data_and_adds_the_event_id(suite: Suite) -> None:
     suite.post(MAIN, json.dumps(event).encode())
 
     [received] = suite.intercom.received(conversation_id)
-    assert received.body == {"event": RECORDED, "payload": {**data, "jamEventId": "evt_abc"}}
+    assert received.json() == {"event": RECORDED, "payload": {**data, "jamEventId": "evt_abc"}}
 
 
 def test_body_exactly_at_the_limit_is_not_413(suite: Suite) -> None:

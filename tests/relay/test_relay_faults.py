@@ -10,6 +10,7 @@ import pytest
 
 from relay_function.naming import RECORDED
 from relayctl import jam_events
+from relayctl.fake_intercom import HANG
 from tests.relay.harness import (
     DROPPING,
     MAIN,
@@ -19,7 +20,6 @@ from tests.relay.harness import (
     new_conversation_id,
     new_event,
 )
-from tests.relay.standins import HANG
 
 
 @pytest.mark.parametrize(

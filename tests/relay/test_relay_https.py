@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import ssl
 import subprocess
@@ -10,12 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from relay_function.naming import RECORDED
+from relayctl.fake_intercom import FakeIntercom
 from relayctl.local_relay import LocalRelay, relay_env
 from tests.relay.harness import SECRET, Suite, new_conversation_id, new_event
-from tests.relay.standins import IntercomStandIn
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -41,12 +39,9 @@ def https_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Suit
     cert, key = _self_signed(tmp_path_factory.mktemp("tls"))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    standin = IntercomStandIn(hang_seconds=0)
-    server = HTTPServer(host="127.0.0.1", port=0, ssl_context=context, threaded=True)
-    server.expect_request(re.compile(r"/hooks/.*"), method="POST").respond_with_handler(standin)
-    server.start()
+    standin = FakeIntercom(tls_context=context, hang_seconds=0).start()
     routes = {"tls": [RECORDED]}
-    env = relay_env(routes, {"tls": f"https://127.0.0.1:{server.port}/hooks/tls"}, {"tls": SECRET})
+    env = relay_env(routes, {"tls": standin.url_for("tls")}, {"tls": SECRET})
     trusting = LocalRelay({**env, "RELAY_CA_BUNDLE": str(cert)}).start()
     distrusting = LocalRelay(env).start()
     try:
@@ -57,8 +52,7 @@ def https_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Suit
     finally:
         trusting.stop()
         distrusting.stop()
-        server.clear()
-        server.stop()
+        standin.stop()
 
 
 def test_trusted_self_signed_intercom_receives_the_event(https_relay: tuple[Suite, Suite]) -> None:

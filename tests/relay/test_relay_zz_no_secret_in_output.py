@@ -12,6 +12,7 @@ import requests
 
 from relay_function.naming import OPTED_OUT, RECORDED
 from relayctl import jam_events
+from relayctl.fake_intercom import HANG
 from tests.relay.harness import (
     BAD_SECRET,
     HTTP_TIMEOUT,
@@ -28,7 +29,6 @@ from tests.relay.harness import (
     new_event,
     secret_values,
 )
-from tests.relay.standins import HANG
 
 
 def _every_outcome(suite: Suite) -> list[requests.Response]:
