@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from relayctl.cli import SUBCOMMANDS
+from tests.cli.conftest import REPO, cli_env
 
 
 @pytest.fixture
@@ -67,3 +69,21 @@ def test_an_unknown_shell_is_a_usage_error(relayctl):
     result = relayctl("completion", "fish")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_a_reader_that_goes_away_gets_no_traceback():
+    # `relayctl completion bash | head -0`: the pipe is closed before relayctl writes.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relayctl", "completion", "bash"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=cli_env(),
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 141
+    assert "Traceback" not in stderr
+    assert "BrokenPipe" not in stderr
