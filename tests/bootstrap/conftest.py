@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import runpy
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,14 +87,57 @@ class GoogleLikeMocks(pulumi.runtime.Mocks):
         return rid, state
 
 
+class ThreadLoops:
+    """Pulumi's mock monitor runs on the executor's worker threads, each of which gets an event
+    loop nothing closes (three file descriptors each). Noted per call, closed after the run,
+    with the run's own loop. (tests/pulumi/conftest.py has the same; the harnesses are kept
+    apart on purpose.)"""
+
+    def __init__(self) -> None:
+        self._loops: set[asyncio.AbstractEventLoop] = set()
+        self._lock = threading.Lock()
+
+    def note(self) -> None:
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            return
+        with self._lock:
+            self._loops.add(loop)
+
+    def close(self, main: asyncio.AbstractEventLoop) -> None:
+        if not main.is_closed():
+            main.run_until_complete(main.shutdown_default_executor())
+        with self._lock:
+            loops, self._loops = self._loops | {main}, set()
+        for loop in loops:
+            if not loop.is_closed():
+                loop.close()
+
+
+def fresh_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop for the main thread, closing the one it replaces."""
+    try:
+        old = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        old = None
+    if old is not None and not old.is_closed() and not old.is_running():
+        old.close()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
 class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: GoogleLikeMocks) -> None:
         super().__init__(mocks)
         self.declared: list[Declared] = []
+        self.loops = ThreadLoops()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
+            self.loops.note()
             state = self.resources[response.urn].state if response.urn in self.resources else {}
             inputs = _unwrap(rpc.deserialize_properties(request.object))
             self.declared.append(Declared(request.type, request.name, inputs, dict(state)))
@@ -138,6 +182,7 @@ async def _resolve(outputs: dict[str, Any]) -> dict[str, Any]:
 
 def execute(config: dict[str, Any], stack: str = "github") -> BootstrapRun:
     """Run the bootstrap program; un-prefixed keys belong to the bootstrap project."""
+    main_loop = fresh_event_loop()  # each run on a loop of its own, closed when it ends
     mocks = GoogleLikeMocks()
     monitor = RecordingMonitor(mocks)
     reset_options(project=PROJECT, stack=stack)
@@ -153,6 +198,8 @@ def execute(config: dict[str, Any], stack: str = "github") -> BootstrapRun:
     root = get_root_resource()
     assert root is not None
     outputs = _sync_await(_resolve(dict(getattr(root, "outputs", {}))))
+    monitor.loops.close(main_loop)
+    fresh_event_loop()
     return BootstrapRun(monitor.declared, outputs, error)
 
 
@@ -166,7 +213,16 @@ def bootstrap() -> Iterator[Any]:
         return execute({k: v for k, v in config.items() if v is not None})
 
     yield types.SimpleNamespace(
-        run=run, project=GCP_PROJECT, repository=REPOSITORY, number=PROJECT_NUMBER
+        run=run,
+        project=GCP_PROJECT,
+        repository=REPOSITORY,
+        number=PROJECT_NUMBER,
+        between_runs=between_runs,
     )
+    between_runs()
+
+
+def between_runs() -> None:
+    """What the fixture does after each test."""
     reset_options()
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    fresh_event_loop()

@@ -219,3 +219,18 @@ def test_template_prompts_for_exactly_the_required_keys(bootstrap):
     for key in prompted:
         assert bootstrap.run(**{key: None}).error is not None, key
     assert all("default" in spec for spec in project["config"].values())
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+def test_repeated_runs_leave_no_file_descriptor_open(bootstrap):
+    # Each run once left the mock monitor's worker-thread event loops open (conftest.py).
+    def open_fds() -> int:
+        return len(list(Path("/proc/self/fd").iterdir()))
+
+    bootstrap.run()
+    bootstrap.between_runs()
+    before = open_fds()
+    for _ in range(4):
+        assert bootstrap.run().error is None
+        bootstrap.between_runs()
+    assert open_fds() <= before

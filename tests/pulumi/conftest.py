@@ -14,6 +14,7 @@ import gc
 import re
 import runpy
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -144,17 +145,76 @@ class RealisticMocks(pulumi.runtime.Mocks):
         return rid, state
 
 
+class ThreadLoops:
+    """The event loops Pulumi's mock monitor leaves behind, and closing them.
+
+    The engine calls the monitor from the run's default thread-pool executor, and each worker
+    thread gets an event loop of its own (``pulumi.runtime.sync_await._ensure_event_loop``)
+    that nothing closes: about six loops, three file descriptors each, per run. Enough runs in
+    one process passed select()'s 1024-descriptor limit. ``note`` records the calling
+    thread's loop; ``close`` (after the run) stops the executor, then closes every loop.
+    """
+
+    def __init__(self) -> None:
+        self._loops: set[asyncio.AbstractEventLoop] = set()
+        self._lock = threading.Lock()
+
+    def note(self) -> None:
+        try:
+            loop = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:  # this thread has none: nothing to close
+            return
+        with self._lock:
+            self._loops.add(loop)
+
+    def close(self, main: asyncio.AbstractEventLoop) -> None:
+        if not main.is_closed():
+            main.run_until_complete(main.shutdown_default_executor())  # joins the workers
+        with self._lock:
+            loops, self._loops = self._loops | {main}, set()
+        for loop in loops:
+            if not loop.is_closed():
+                loop.close()
+
+
+def fresh_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop for the main thread, closing the one it replaces."""
+    try:
+        old = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        old = None
+    if old is not None and not old.is_closed() and not old.is_running():
+        old.close()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop
+
+
 class RecordingMonitor(MockMonitor):
     """The mock monitor, keeping each request's parent, dependencies and secret inputs."""
 
     def __init__(self, mocks: RealisticMocks) -> None:
         super().__init__(mocks)
         self.declared: list[Declared] = []
+        self.loops = ThreadLoops()
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        try:
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+        finally:
+            self.loops.note()
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        try:
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
+        finally:
+            self.loops.note()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type == "pulumi:pulumi:Stack":
             return response
+        self.loops.note()
         raw = rpc.deserialize_properties(request.object)
         urn = response.urn
         state = self.resources[urn].state if urn in self.resources else {}
@@ -249,6 +309,7 @@ def execute(
     def full(key: str) -> str:
         return key if ":" in key else f"{PROJECT}:{key}"
 
+    main_loop = fresh_event_loop()  # each run on a loop of its own, closed when it ends
     mocks = RealisticMocks()
     monitor = RecordingMonitor(mocks)
     collector = _WarningCollector()
@@ -274,6 +335,8 @@ def execute(
     assert root is not None
     exported = dict(getattr(root, "outputs", {}))
     values, secret = _sync_await(_resolve_outputs(exported))
+    monitor.loops.close(main_loop)
+    fresh_event_loop()  # the next caller finds an open loop, as after `import pulumi`
     return ProgramRun(
         stack, monitor.declared, values, secret, error, collector.messages, collector.infos
     )
@@ -311,7 +374,13 @@ def kit() -> Iterator[Any]:
         run_hash=RUN_HASH,
         intercom_url=INTERCOM_URL,
         jam_secret=JAM_SECRET,
+        between_runs=lambda: between_runs(thresholds),
     )
+    between_runs(thresholds)
+
+
+def between_runs(thresholds: tuple[int, int, int]) -> None:
+    """What the fixture does after each test: undo what a run changed in this process."""
     gc.set_threshold(*thresholds)  # __main__.py tunes the collector for its own process
     reset_options()
-    asyncio.set_event_loop(asyncio.new_event_loop())
+    fresh_event_loop()

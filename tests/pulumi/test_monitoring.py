@@ -35,8 +35,8 @@ def _run(kit: Any, **config: str) -> Any:
     return run
 
 
-# Each program run under the mocks leaves a few event loops (and their file descriptors) open,
-# so the two runs most tests read are made once per module; the records are plain data.
+# The two runs most tests read are made once per module (for speed; the records are plain
+# data). Runs no longer leak descriptors: conftest.ThreadLoops, test_harness.py.
 _RUNS: dict[str, Any] = {}
 
 
