@@ -1294,3 +1294,42 @@ def test_workflows_split_across_stacks_within_the_limit_load() -> None:
         + many_entries(60, "second", "  stacks: [prod]\n")
     )
     assert len(parse_workflows(text).workflows) == 120
+
+
+def test_a_signing_secret_read_as_an_intercom_url_from_stack_config_says_rotate() -> None:
+    answer = intercom_url_problem(SECRET)
+    assert answer is not None
+    assert answer.startswith("the value contains a Jam signing secret (whsec_...).")
+    assert "Rotate the secret in Jam" in answer
+    assert SECRET not in answer
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (f"https://intercom.example/h/{TOKEN}/a{{b}}", "the URL's path contains '{'"),
+        (f"https://intercom.example/h//{TOKEN}", "the URL's path has an empty segment ('//')"),
+    ],
+)
+def test_what_only_the_schema_rejected_before_is_worded(url: str, said: str) -> None:
+    problem = only_problem(with_url(url))
+    assert problem.message.startswith(f"'intercom_webhook_url': {said}")
+    assert TOKEN not in str(problem)
+
+
+@pytest.mark.parametrize("placeholder", ["(id)", "[id]", "$conversationId", "%255Bid%255D"])
+def test_bracketed_placeholders_are_refused_by_the_schema_and_worded(placeholder: str) -> None:
+    problem = only_problem(with_url(f"https://intercom.example/h/{TOKEN}/{placeholder}"))
+    assert f"ends with the placeholder '/{placeholder}'" in problem.message
+
+
+def test_an_upper_case_scheme_is_accepted_with_the_literal_url_warning() -> None:
+    loaded = parse_workflows(with_url(f"HTTPS://intercom.example/h/{TOKEN}"))
+    assert [w.id for w in loaded.workflows] == ["billing-handoff"]
+    assert "literal URL" in loaded.warnings[0].message
+
+
+def test_a_float_version_is_not_the_integer_one() -> None:
+    """YAML's types are kept: JSON would call 1.0 an integer, the loader does not."""
+    problem = only_problem("version: 1.0\nworkflows: []\n")
+    assert problem.message == "'version' must be the integer 1, not a number ('1.0')."
