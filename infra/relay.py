@@ -25,7 +25,13 @@ from infra.relay_env import (
     plain_env,
     secret_id,
 )
-from infra.settings import RelaySettings, resource_labels
+from infra.settings import (
+    PUBLIC_ACCESS_ALL_USERS,
+    PUBLIC_ACCESS_NONE,
+    PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
+    RelaySettings,
+    resource_labels,
+)
 from infra.source import RelaySource
 from infra.workflows import ConfigRef, Workflow
 from relay_function.naming import (
@@ -54,6 +60,30 @@ REQUIRED_APIS: dict[str, str] = {
     "logging": "logging.googleapis.com",
     "monitoring": "monitoring.googleapis.com",
 }
+
+# Only with publicAccess allUsersWithPolicyException: the project's own organization policy.
+ORG_POLICY_API = ("orgpolicy", "orgpolicy.googleapis.com")
+# Domain-restricted sharing, the list constraint that refuses allUsers in organisations created
+# since May 2024 ("secure by default organizations").
+DOMAIN_RESTRICTION = "iam.allowedPolicyMemberDomains"
+
+
+def required_apis(settings: RelaySettings) -> dict[str, str]:
+    """The APIs this stack enables: the Org Policy API only where the program uses it."""
+    apis = dict(REQUIRED_APIS)
+    if settings.public_access == PUBLIC_ACCESS_WITH_POLICY_EXCEPTION:
+        short, api = ORG_POLICY_API
+        apis[short] = api
+    return apis
+
+
+# The exception's one rule: allow every value of the constraint (so allUsers too).
+EXCEPTION_ALLOW_ALL = "TRUE"
+
+
+def domain_restriction_policy_name(project: str) -> str:
+    return f"projects/{project}/policies/{DOMAIN_RESTRICTION}"
+
 
 # The build service account's one role, as Google documents it for function builds ("Cloud Run
 # Builder", https://cloud.google.com/run/docs/configuring/services/build-service-account). It
@@ -99,10 +129,19 @@ PUBLIC_ACCESS_HELP = (
     "The relay is made public with roles/run.invoker for allUsers on its Cloud Run service. If "
     "that grant fails with 'One or more users named in the policy do not belong to a permitted "
     "customer', the organisation enforces domain-restricted sharing "
-    "(constraints/iam.allowedPolicyMemberDomains). Fix: have an organisation policy "
-    'administrator exempt this project (docs/deploy.md, "Public access"), then run `pulumi up` '
-    "again; or deploy private with `pulumi config set publicAccess none` and check the result "
-    "with `relayctl check`."
+    "(constraints/iam.allowedPolicyMemberDomains). Fix, in one line: `pulumi config set "
+    f"publicAccess {PUBLIC_ACCESS_WITH_POLICY_EXCEPTION}`, then `pulumi up`: the program then "
+    "declares this project's exception itself (the deploying identity needs "
+    "roles/orgpolicy.policyAdmin on the organisation; give the relay a project of its own, as "
+    'the exception covers the whole project: docs/deploy.md, "Public access"). Or deploy '
+    "private with `pulumi config set publicAccess none` and check with `relayctl check`."
+)
+POLICY_EXCEPTION_HELP = (
+    f"publicAccess {PUBLIC_ACCESS_WITH_POLICY_EXCEPTION}: this project's organization policy "
+    f"lets any member, allUsers included, be granted roles in this project ({DOMAIN_RESTRICTION}"
+    ", allow all). Setting it needs roles/orgpolicy.policyAdmin, which an organisation "
+    "administrator grants on the organisation; a 403 here means the deploying identity lacks "
+    'it (docs/deploy.md, "Public access"). The public grant waits for the policy to propagate.'
 )
 
 
@@ -246,7 +285,7 @@ class Relay(pulumi.ComponentResource):
                 disable_on_destroy=False,  # other things in the project may rely on the API
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for short, api in REQUIRED_APIS.items()
+            for short, api in required_apis(settings).items()
         ]
         child = pulumi.ResourceOptions(parent=self, depends_on=services)
 
@@ -368,19 +407,23 @@ class Relay(pulumi.ComponentResource):
         service_path = service_config.apply(lambda sc: sc.service if sc and sc.service else "")
         self.relay_url = service_config.apply(lambda sc: sc.uri if sc and sc.uri else "")
 
-        if settings.public_access == "allUsers":
+        if settings.public_access != PUBLIC_ACCESS_NONE:
+            invoker_after: list[pulumi.Resource] = list(services)
+            if settings.public_access == PUBLIC_ACCESS_WITH_POLICY_EXCEPTION:
+                invoker_after.append(self._policy_exception(name, settings, child))
             invoker = gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-public-invoker",
+                f"{name}-public-invoker",  # one name in both modes: switching never re-grants
                 project=settings.project,
                 location=settings.region,
                 name=service_path,
                 role=RUN_INVOKER,
                 member="allUsers",  # Jam calls from the internet; the relay checks signatures
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=invoker_after),
             )
-            # Shown beside this resource, so a refusal by the organisation's policy comes with
-            # its fix (the provider's own error text cannot be changed).
-            pulumi.log.info(PUBLIC_ACCESS_HELP, resource=invoker)
+            if settings.public_access == PUBLIC_ACCESS_ALL_USERS:
+                # Shown beside this resource, so a refusal by the organisation's policy comes
+                # with its fix (the provider's own error text cannot be changed).
+                pulumi.log.info(PUBLIC_ACCESS_HELP, resource=invoker)
 
         alerting = RelayAlerting(
             f"{name}-alerting",
@@ -418,6 +461,39 @@ class Relay(pulumi.ComponentResource):
                 "runtime_service_account": self.runtime_service_account,
                 "build_service_account": self.build_service_account,
             }
+        )
+
+    def _policy_exception(
+        self, name: str, settings: RelaySettings, opts: pulumi.ResourceOptions
+    ) -> time_provider.Sleep:
+        """This project's exception to domain-restricted sharing, and the wait after it.
+
+        Google's documented way to let one project grant to allUsers under
+        constraints/iam.allowedPolicyMemberDomains is a project policy that allows all values
+        ("Restricting identities by domain":
+        https://cloud.google.com/resource-manager/docs/organization-policy/restricting-domains).
+        For this constraint only, and not inherited: the project stops merging the
+        organisation's allowed customer ids, which for an allow-all rule is moot, and
+        ``reset`` (the constraint's default) would say the same less plainly. It opens the
+        whole project to grants to any member, which is why the relay wants a project of its
+        own. The sleep's triggers are the policy's name and rules, known before deploying, so
+        it is created (and waits) with the policy and again only when either changes.
+        """
+        policy_name = domain_restriction_policy_name(settings.project)
+        rules = [gcp.orgpolicy.PolicySpecRuleArgs(allow_all=EXCEPTION_ALLOW_ALL)]
+        policy = gcp.orgpolicy.Policy(
+            f"{name}-public-access-exception",
+            name=policy_name,
+            parent=f"projects/{settings.project}",
+            spec=gcp.orgpolicy.PolicySpecArgs(inherit_from_parent=False, rules=rules),
+            opts=opts,
+        )
+        pulumi.log.info(POLICY_EXCEPTION_HELP, resource=policy)
+        return time_provider.Sleep(
+            f"{name}-org-policy-propagation",
+            create_duration=f"{settings.org_policy_propagation_seconds}s",
+            triggers={"policy": policy_name, "allow_all": EXCEPTION_ALLOW_ALL},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
     @staticmethod

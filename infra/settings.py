@@ -39,9 +39,22 @@ DEFAULT_ALERT_METRIC_WAIT_SECONDS = 600
 # change propagation": https://cloud.google.com/iam/docs/access-change-propagation); a 60 s wait
 # still failed half its runs (terraform-provider-google #20571). Only new grants wait for it.
 DEFAULT_IAM_PROPAGATION_SECONDS = 180
-# How Jam reaches the relay: docs/deploy.md ("Public access") explains both values.
-PUBLIC_ACCESS_VALUES = ("allUsers", "none")
-DEFAULT_PUBLIC_ACCESS = "allUsers"
+# How Jam reaches the relay: docs/deploy.md ("Public access") explains each value, and why the
+# default stays the plain grant (the exception needs an organisation-level role and opens the
+# whole project, so it is a choice made in the stack config, not a default).
+PUBLIC_ACCESS_ALL_USERS = "allUsers"
+PUBLIC_ACCESS_WITH_POLICY_EXCEPTION = "allUsersWithPolicyException"
+PUBLIC_ACCESS_NONE = "none"
+PUBLIC_ACCESS_VALUES = (
+    PUBLIC_ACCESS_ALL_USERS,
+    PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
+    PUBLIC_ACCESS_NONE,
+)
+DEFAULT_PUBLIC_ACCESS = PUBLIC_ACCESS_ALL_USERS
+# Google: an organization policy set with `gcloud org-policies set-policy` "can take up to 15
+# minutes to propagate" (https://docs.cloud.google.com/dataproc/docs/guides/fleet-management),
+# so the allUsers grant waits this long after the project's exception is created or changed.
+DEFAULT_ORG_POLICY_PROPAGATION_SECONDS = 900
 
 INGRESS_VALUES = ("ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB")
 # Cloud Run accepts up to 60 min for HTTP functions; Jam gives up far sooner, so cap lower.
@@ -87,6 +100,7 @@ class RelaySettings:
     alert_metric_wait_seconds: int = DEFAULT_ALERT_METRIC_WAIT_SECONDS
     iam_propagation_seconds: int = DEFAULT_IAM_PROPAGATION_SECONDS
     public_access: str = DEFAULT_PUBLIC_ACCESS
+    org_policy_propagation_seconds: int = DEFAULT_ORG_POLICY_PROPAGATION_SECONDS
 
 
 # key (in this project's namespace) -> (default shown in docs, meaning). README.md (Configuration)
@@ -113,6 +127,7 @@ SETTING_KEYS: dict[str, str] = {
     "alertMetricWaitSeconds": str(DEFAULT_ALERT_METRIC_WAIT_SECONDS),
     "iamPropagationSeconds": str(DEFAULT_IAM_PROPAGATION_SECONDS),
     "publicAccess": DEFAULT_PUBLIC_ACCESS,
+    "orgPolicyPropagationSeconds": str(DEFAULT_ORG_POLICY_PROPAGATION_SECONDS),
 }
 
 Lookup = Callable[[str], str | None]
@@ -339,7 +354,7 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
 
 
 def _deploy_settings(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, Any]:
-    """How long new IAM grants are given to take effect, and how Jam reaches the relay."""
+    """How long new grants and policies are given to take effect; how Jam reaches the relay."""
     wait = _int_setting(
         lookup,
         "iamPropagationSeconds",
@@ -356,7 +371,20 @@ def _deploy_settings(lookup: Lookup, stack: str, problems: list[str]) -> dict[st
             f'{public_access!r} (docs/deploy.md, "Public access"). '
             f"Fix: {_set_command('publicAccess', stack, DEFAULT_PUBLIC_ACCESS)}"
         )
-    return {"iam_propagation_seconds": wait, "public_access": public_access}
+    policy_wait = _int_setting(
+        lookup,
+        "orgPolicyPropagationSeconds",
+        DEFAULT_ORG_POLICY_PROPAGATION_SECONDS,
+        0,
+        3600,
+        stack,
+        problems,
+    )
+    return {
+        "iam_propagation_seconds": wait,
+        "public_access": public_access,
+        "org_policy_propagation_seconds": policy_wait,
+    }
 
 
 def _monitoring_settings(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, int]:

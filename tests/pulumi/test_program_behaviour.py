@@ -330,6 +330,7 @@ def test_the_iam_wait_duration_is_a_stack_setting(kit):
     [
         ({"iamPropagationSeconds": "-1"}, "config 'iamPropagationSeconds'"),
         ({"publicAccess": "public"}, "config 'publicAccess'"),
+        ({"orgPolicyPropagationSeconds": "3601"}, "config 'orgPolicyPropagationSeconds'"),
     ],
 )
 def test_invalid_deploy_settings_fail_before_any_resource(kit, config, fragment):

@@ -273,6 +273,13 @@ def test_public_invoker_failure_comes_with_its_fix(two):
     assert "publicAccess none" in message
 
 
+def test_public_invoker_refusal_names_the_policy_exception_mode_as_the_one_line_fix(two):
+    run, _ = two
+    (message,) = [m for m in run.infos if "allUsers" in m]
+    assert "`pulumi config set publicAccess allUsersWithPolicyException`" in message
+    assert "roles/orgpolicy.policyAdmin" in message  # what the deploying identity then needs
+
+
 def test_public_access_none_declares_no_invoker_grant(kit):
     run = kit.run(
         "dev",
@@ -335,3 +342,108 @@ def test_settings_from_config_reach_the_function(kit):
     assert service["environmentVariables"]["THREADS"] == "40"  # one thread per request
     assert service["ingressSettings"] == "ALLOW_INTERNAL_AND_GCLB"
     assert run.outputs["relay_url"] == f"https://support-relay-{kit.run_hash}-ew.a.run.app"
+
+
+# --- publicAccess allUsersWithPolicyException (docs/deploy.md, "Public access") -------------
+
+ORG_POLICY = "gcp:orgpolicy/policy:Policy"
+POLICY_WAIT = "relay-org-policy-propagation"
+
+
+_PUBLIC_RUNS: dict[tuple[str, tuple[tuple[str, str], ...]], object] = {}
+
+
+def _public_run(kit, mode: str, **config: str):
+    """One run per mode and settings, kept for the module (the records are plain data)."""
+    key = (mode, tuple(sorted(config.items())))
+    if key not in _PUBLIC_RUNS:
+        run = kit.run(
+            "dev",
+            kit.fixtures / "one.yaml",
+            config={"publicAccess": mode, **config},
+            secrets=kit.secrets("billingHandoffIntercomUrl"),
+        )
+        assert run.error is None, run.error
+        _PUBLIC_RUNS[key] = run
+    return _PUBLIC_RUNS[key]
+
+
+EXCEPTION = "allUsersWithPolicyException"
+
+
+def test_policy_exception_mode_declares_the_projects_domain_restriction_exception(kit):
+    run = _public_run(kit, EXCEPTION)
+    policy = run.one(ORG_POLICY)
+    assert policy.inputs["name"] == (
+        f"projects/{kit.gcp_project}/policies/iam.allowedPolicyMemberDomains"
+    )
+    assert policy.inputs["parent"] == f"projects/{kit.gcp_project}"
+    # Allow all values of this one constraint; the organisation's list is not merged in.
+    assert policy.inputs["spec"]["rules"] == [{"allowAll": "TRUE"}]
+    assert policy.inputs["spec"].get("inheritFromParent", False) is False
+    assert "reset" not in policy.inputs["spec"]
+    assert policy.parent == run.one(RELAY).urn
+
+
+def test_policy_exception_grant_waits_for_the_wait_which_waits_for_the_policy(kit):
+    run = _public_run(kit, EXCEPTION)
+    policy = run.one(ORG_POLICY)
+    wait = run.one(SLEEP, POLICY_WAIT)
+    invoker = run.one(INVOKER)
+    assert policy.urn in wait.dependencies
+    assert wait.urn in invoker.dependencies
+    assert invoker.inputs["member"] == "allUsers"
+    assert invoker.inputs["role"] == "roles/run.invoker"
+    assert invoker.name == "relay-public-invoker"  # the same grant as in allUsers mode
+
+
+def test_policy_wait_is_googles_documented_15_minutes_by_default(kit):
+    run = _public_run(kit, EXCEPTION)
+    assert run.one(SLEEP, POLICY_WAIT).inputs["createDuration"] == "900s"
+
+
+def test_policy_wait_duration_is_a_stack_setting(kit):
+    run = _public_run(kit, EXCEPTION, orgPolicyPropagationSeconds="1200")
+    assert run.one(SLEEP, POLICY_WAIT).inputs["createDuration"] == "1200s"
+
+
+def test_policy_wait_is_re_armed_only_by_the_policy_itself(kit):
+    # Its triggers are the policy's name and rule: equal on every `up` that does not change
+    # the policy, so an ordinary `up` never waits; another project's policy is another wait.
+    first = _public_run(kit, EXCEPTION).one(SLEEP, POLICY_WAIT).inputs["triggers"]
+    longer = _public_run(kit, EXCEPTION, orgPolicyPropagationSeconds="1200")
+    assert longer.one(SLEEP, POLICY_WAIT).inputs["triggers"] == first
+    moved = _public_run(kit, EXCEPTION, **{"gcp:project": "acme-relay-prod"})
+    assert moved.one(SLEEP, POLICY_WAIT).inputs["triggers"] != first
+    assert first["policy"].endswith("/policies/iam.allowedPolicyMemberDomains")
+
+
+def test_org_policy_api_is_enabled_only_in_the_policy_exception_mode(kit):
+    apis = {s.inputs["service"] for s in _public_run(kit, EXCEPTION).of_type(SERVICE)}
+    assert "orgpolicy.googleapis.com" in apis
+    for mode in ("allUsers", "none"):
+        apis = {s.inputs["service"] for s in _public_run(kit, mode).of_type(SERVICE)}
+        assert "orgpolicy.googleapis.com" not in apis, mode
+
+
+def test_the_policy_waits_for_the_org_policy_api(kit):
+    run = _public_run(kit, EXCEPTION)
+    api = next(s for s in run.of_type(SERVICE) if s.inputs["service"] == "orgpolicy.googleapis.com")
+    assert api.urn in run.one(ORG_POLICY).dependencies
+
+
+@pytest.mark.parametrize("mode", ["allUsers", "none"])
+def test_no_org_policy_and_no_policy_wait_in_the_other_modes(kit, mode):
+    run = _public_run(kit, mode)
+    assert run.of_type(ORG_POLICY) == []
+    assert [d.name for d in run.of_type(SLEEP)] == ["relay-iam-propagation"]
+
+
+def test_policy_exception_mode_says_what_it_opens_and_the_role_it_needs(kit):
+    run = _public_run(kit, EXCEPTION)
+    (message,) = [m for m in run.infos if "allowedPolicyMemberDomains" in m]
+    assert "roles/orgpolicy.policyAdmin" in message
+    assert "organisation" in message
+    assert "allUsers" in message
+    # The refusal hint of plain allUsers mode is not shown: the grant should now succeed.
+    assert not [m for m in run.infos if "Fix, in one line" in m]
