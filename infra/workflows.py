@@ -50,6 +50,7 @@ from infra.secret_patterns import (
     URL,
     holds_signing_secret,
     looks_sensitive,
+    redact,
     secret_kind,
 )
 from relay_function.naming import (
@@ -391,7 +392,8 @@ def _compose(text: str, report: _Report) -> Node | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = " ".join(part for part in (exc.context, exc.problem) if part)
+        # The parser may quote the text it stopped at (an alias name, say): never a secret.
+        what = redact(" ".join(part for part in (exc.context, exc.problem) if part))
         fix = "Correct the YAML syntax at this position (check indentation, quotes and colons)."
         if mark is not None and _tab_at(text, mark.line, mark.column):
             what += "; there is a tab at this position, and YAML does not allow tabs in indentation"

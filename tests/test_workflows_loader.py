@@ -1333,3 +1333,15 @@ def test_a_float_version_is_not_the_integer_one() -> None:
     """YAML's types are kept: JSON would call 1.0 an integer, the loader does not."""
     problem = only_problem("version: 1.0\nworkflows: []\n")
     assert problem.message == "'version' must be the integer 1, not a number ('1.0')."
+
+
+def test_a_yaml_error_quoting_a_secret_does_not_echo_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    import infra.workflows as loader_module
+
+    # The pure-Python parser quotes an undefined alias's name (libyaml does not).
+    monkeypatch.setattr(loader_module, "_YamlLoader", yaml.SafeLoader)
+    problem = only_problem(f"version: 1\nworkflows: [*{SECRET.rstrip('=')}]\n")
+    assert "not valid YAML" in problem.message
+    assert "TESTONLY" not in str(problem)
