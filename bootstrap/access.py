@@ -23,7 +23,8 @@ PROJECT_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 # The deployer of a stack, on that stack's Google Cloud project only.
 DEPLOYER_ROLES: dict[str, str] = {
     "roles/serviceusage.serviceUsageAdmin": (
-        "enables the APIs the relay needs (gcp.projects.Service), and calls them"
+        "enables the APIs the relay needs (gcp.projects.Service; the Org Policy API too with "
+        "publicAccess allUsersWithPolicyException), and calls them"
     ),
     "roles/iam.serviceAccountAdmin": "creates the relay's runtime and build service accounts",
     "roles/iam.serviceAccountUser": (
@@ -38,11 +39,12 @@ DEPLOYER_ROLES: dict[str, str] = {
         "access to each secret alone"
     ),
     "roles/storage.admin": (
-        "creates the source bucket, uploads the source archive, and grants the build account "
-        "read access on it"
+        "creates the versioned source bucket with its lifecycle rule and uploads the source "
+        "archive (creating a bucket is in no narrower predefined role)"
     ),
     "roles/run.admin": (
-        "creates the Cloud Run service and sets its invoker policy (public: Jam calls it)"
+        "sets the invoker policy of the function's Cloud Run service (roles/run.invoker for "
+        "allUsers, so Jam can call it); Cloud Functions creates the service itself"
     ),
     "roles/cloudfunctions.developer": (
         "creates and updates the Cloud Run function through the Cloud Functions API"
@@ -61,13 +63,29 @@ DEPLOYER_ROLES: dict[str, str] = {
 # nothing else, so it cannot grant itself or anyone Owner. https://cloud.google.com/iam/docs/setting-limits-on-granting-roles
 GRANTABLE_ROLES: tuple[str, ...] = ("roles/run.builder",)
 
-# Roles the main program grants on single resources (a secret, the service, the bucket): the
-# resource's own admin role above covers setting its policy, so they need no project grant.
+# Roles the main program grants on single resources: secretAccessor on each workflow secret,
+# for the runtime account (secretmanager.admin above sets a secret's policy), and run.invoker
+# on the Cloud Run service, for allUsers (run.admin above). Nothing else: the build account's
+# only role is project-level (GRANTABLE_ROLES), and the source bucket has no grant of ours.
 RESOURCE_LEVEL_ROLES: tuple[str, ...] = (
     "roles/secretmanager.secretAccessor",
     "roles/run.invoker",
-    "roles/storage.objectViewer",
 )
+
+# Roles a deployer needs above its project, which this bootstrap (project-scoped by design:
+# it never holds or asks for organisation rights) documents and does not grant. An
+# organisation administrator grants them, only to the deployers of stacks that use them.
+ORGANIZATION_ROLES: dict[str, str] = {
+    "roles/orgpolicy.policyAdmin": (
+        "only with publicAccess allUsersWithPolicyException: sets the stack project's own "
+        "exception to constraints/iam.allowedPolicyMemberDomains (gcp.orgpolicy.Policy). "
+        "Google documents it on the organization resource "
+        "(https://cloud.google.com/iam/docs/roles-permissions/orgpolicy): `gcloud "
+        "organizations add-iam-policy-binding ORG_ID --role=roles/orgpolicy.policyAdmin "
+        "--member=serviceAccount:DEPLOYER_EMAIL`. It can set any policy in the organisation, "
+        "so prefer having an administrator set the exception once (docs/deploy.md)"
+    ),
+}
 
 # The pull-request previewer, on the preview stack's project only: read-only by definition.
 # roles/viewer holds no secret payload access (secretmanager.versions.access is not in it).

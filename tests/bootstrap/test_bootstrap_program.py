@@ -12,6 +12,7 @@ import yaml
 from bootstrap.access import (
     DEPLOYER_ROLES,
     GRANTABLE_ROLES,
+    ORGANIZATION_ROLES,
     PREVIEWER_ROLES,
     RESOURCE_LEVEL_ROLES,
 )
@@ -82,11 +83,40 @@ def test_deployer_may_grant_only_the_main_programs_project_roles(bootstrap):
     assert re.findall(r"'(roles/[^']+)'", expression) == list(GRANTABLE_ROLES)
 
 
+def _infra_source() -> str:
+    return "\n".join(p.read_text() for p in sorted((REPO / "infra").glob("*.py")))
+
+
 def test_every_role_the_main_program_grants_is_one_the_deployer_may_grant():
-    source = "\n".join(p.read_text() for p in sorted((REPO / "infra").glob("*.py")))
-    granted = set(re.findall(r"\"(roles/[A-Za-z.]+)\"", source))
+    granted = set(re.findall(r"\"(roles/[A-Za-z.]+)\"", _infra_source()))
     assert granted, "no role found in infra/*.py"
     assert granted <= set(GRANTABLE_ROLES) | set(RESOURCE_LEVEL_ROLES)
+
+
+def test_bootstrap_lists_no_grant_the_main_program_no_longer_makes():
+    # The lists say what infra/ grants today, nothing more (storage.objectViewer was left
+    # behind once the build account's bucket grant was dropped).
+    granted = set(re.findall(r"\"(roles/[A-Za-z.]+)\"", _infra_source()))
+    assert set(GRANTABLE_ROLES) | set(RESOURCE_LEVEL_ROLES) == granted
+
+
+def test_the_org_policy_exception_needs_the_documented_organisation_role():
+    assert "gcp.orgpolicy.Policy(" in _infra_source()
+    assert "roles/orgpolicy.policyAdmin" in ORGANIZATION_ROLES
+    assert "allUsersWithPolicyException" in ORGANIZATION_ROLES["roles/orgpolicy.policyAdmin"]
+
+
+def test_bootstrap_grants_no_organisation_role(bootstrap):
+    run = bootstrap.run(stackProjects=SPLIT)
+    assert not [d for d in run.declared if d.type.startswith("gcp:organizations/")]
+    granted = {d.inputs["role"] for d in run.of_type("gcp:projects/iAMMember:IAMMember")}
+    assert not granted & set(ORGANIZATION_ROLES)
+
+
+def test_every_organisation_role_says_why_and_who_grants_it():
+    for role, why in ORGANIZATION_ROLES.items():
+        assert "gcloud organizations add-iam-policy-binding" in why, role
+        assert f"--role={role}" in why, role
 
 
 def test_stack_deployers_are_federated_only_from_their_own_environment(bootstrap):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bootstrap.access import DEPLOYER_ROLES
+from bootstrap.access import DEPLOYER_ROLES, ORGANIZATION_ROLES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -70,3 +70,13 @@ def test_readme_prerequisites_list_the_roles_the_deployers_get():
     step = readme[start : readme.index("\n### ", start + 1)]
     for role in DEPLOYER_ROLES:
         assert f"`{role}`" in step, role
+
+
+def test_readme_prerequisites_name_the_organisation_role_and_who_grants_it():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("### 1. Prerequisites")
+    step = readme[start : readme.index("\n### ", start + 1)]
+    for role in ORGANIZATION_ROLES:
+        assert f"`{role}`" in step, role
+    assert "allUsersWithPolicyException" in step
+    assert "organisation" in step
