@@ -168,8 +168,9 @@ def classify(workflow: Workflow, answer: Answer, stack: str | None) -> Verdict:
             False,
             "not public: Google's front end refused the call (403), so Jam cannot reach it. "
             f"Fix: `pulumi config set publicAccess allUsers --stack {on_stack}` and "
-            f"`pulumi up --stack {on_stack}`; if the allUsers grant is refused by the "
-            f"organisation's policy, see {PUBLIC_ACCESS_DOC}",
+            f"`pulumi up --stack {on_stack}`; if the organisation's policy refuses the allUsers "
+            "grant (domain-restricted sharing), use `publicAccess allUsersWithPolicyException` "
+            f"instead, see {PUBLIC_ACCESS_DOC}",
         )
     if answer.outcome is None and answer.status >= 500:
         return Verdict(wid, False, _front_end_failure(answer.status))

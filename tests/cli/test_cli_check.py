@@ -169,6 +169,7 @@ def test_a_403_from_the_front_end_is_not_public_with_the_invoker_fix(relayctl, f
     for line in lines:
         assert "not public" in line
         assert "pulumi config set publicAccess allUsers --stack prod" in line
+        assert "publicAccess allUsersWithPolicyException" in line
         assert "docs/deploy.md#public-access" in line
 
 
