@@ -68,7 +68,11 @@ def time_imports(
     Runs are interleaved (case A, case B, case A...) so load from other processes on the
     machine falls on every case alike; one discarded round first warms the bytecode caches.
     """
-    full_env = {**os.environ, **env, "PYTHONPATH": ""}
+    # PYTHONDONTWRITEBYTECODE (set in some shells and CI images) would silently defeat the
+    # warm-up: every run would compile the relay's modules from source while the framework's
+    # come precompiled from site-packages.
+    inherited = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    full_env = {**inherited, **env, "PYTHONPATH": ""}
     samples: dict[str, list[float]] = {case.label: [] for case in cases}
     for attempt in range(runs + 1):
         for case in cases:
