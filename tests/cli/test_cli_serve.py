@@ -46,6 +46,21 @@ def wait_for_line(process: subprocess.Popen[str], marker: str) -> str:
             return "".join(lines)
 
 
+def stop(process: subprocess.Popen[str]) -> str:
+    """Stop `serve` the way a service manager would (SIGTERM), so it stops its relay too.
+
+    SIGKILL would leave the relay process it started running; it is only the last resort.
+    """
+    if process.poll() is None:
+        process.terminate()
+    try:
+        rest, _ = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        rest, _ = process.communicate(timeout=10)
+    return rest
+
+
 @pytest.fixture
 def serve(project, intercom, child_env):
     """Start `serve` with a secrets file using both key styles; stop it with SIGINT."""
@@ -70,9 +85,7 @@ def serve(project, intercom, child_env):
         printed = wait_for_line(process, READY_LINE)
         yield process, f"http://127.0.0.1:{port}", printed
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate(timeout=10)
+        stop(process)
 
 
 def test_serves_the_routes_and_stops_on_ctrl_c(serve, intercom):
@@ -152,8 +165,7 @@ def test_an_unusable_intercom_url_gets_the_loaders_message_in_the_summary(projec
     try:
         printed = wait_for_line(process, READY_LINE)
     finally:
-        process.kill()
-        rest, _ = process.communicate(timeout=10)
+        rest = stop(process)
     summary = printed.split("  bug-report-triage:")[0]
     assert (
         "Intercom URL (INTERCOM_WEBHOOK_URL__BILLING_HANDOFF or billingHandoffIntercomUrl) is not "
