@@ -77,13 +77,14 @@ HOST_LABEL_MAX_LENGTH = 63  # DNS (RFC 1035); relay_function.naming.HOST_LABEL_R
 # it is refused before YAML builds a tree of it.
 MAX_FILE_BYTES = 1024 * 1024
 _URL_WORDS: dict[str, list[str]] = _DEFS["literalIntercomUrl"]["x-problems"]
+_MESSAGES: dict[str, list[str]] = SCHEMA["x-messages"]  # the rules checked in Python
 
 # YAML's own types, faithfully: a YAML float (1.0) is not an integer, which JSON cannot tell.
 _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
 )
 _Validator = extend(Draft202012Validator, type_checker=_TYPES)  # type: ignore[no-untyped-call]
-_ANNOTATIONS = {"$schema", "title", "description", "default", "$defs", "x-problems"}
+_ANNOTATIONS = {"$schema", "title", "description", "default", "$defs", "x-problems", "x-messages"}
 
 
 def _inlined(schema: dict[str, Any]) -> Any:
@@ -141,7 +142,8 @@ _SCALARS = {
     f"{_TAG}{t}": yaml.constructor.SafeConstructor.yaml_constructors[f"{_TAG}{t}"]
     for t in ("int", "float", "bool", "null")
 }
-_KEY_SUFFIX = {"intercom_webhook_url": "IntercomUrl", "jam_signing_secret": "JamSecret"}
+_URL = "intercom_webhook_url"
+_KEY_SUFFIX = {_URL: "IntercomUrl", "jam_signing_secret": "JamSecret"}
 
 
 @dataclass(frozen=True)
@@ -222,28 +224,24 @@ class WorkflowsFile:
 
 def load_workflows(path: str | Path) -> WorkflowsFile:
     """Read and validate a file; raise WorkflowsFileError with every problem found."""
-    filename = str(path)
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        message = f"The file cannot be read ({exc.strerror or type(exc).__name__})."
-        fix = "Check the path (run from the project root) and the file's permissions."
-        raise _fail(filename, 0, message, fix) from None
+        raise _fail(str(path), 0, "unreadable", reason=exc.strerror or type(exc).__name__) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise _too_large(filename, len(raw))
+        raise _fail(str(path), 0, "too_large", size=len(raw), limit=MAX_FILE_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        message = "The file is not valid UTF-8 text."
-        raise _fail(filename, exc.start, message, "Save the file as UTF-8.", raw) from None
-    return parse_workflows(text, filename)
+        raise _fail(str(path), exc.start, "not_utf8", text=raw) from None
+    return parse_workflows(text, str(path))
 
 
 def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFile:
     """Validate the text of a workflows file; raise WorkflowsFileError with every problem."""
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
-        raise _too_large(filename, size)
+        raise _fail(filename, 0, "too_large", size=size, limit=MAX_FILE_BYTES)
     document = _Document(filename)
     workflows = document.read(text)
     if document.errors:
@@ -252,23 +250,16 @@ def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFil
     return WorkflowsFile(filename, SUPPORTED_VERSION, workflows, tuple(document.warnings))
 
 
-def _fail(
-    filename: str, offset: int, message: str, fix: str, text: str | bytes = ""
-) -> WorkflowsFileError:
+def _fail(filename: str, offset: int, name: str, text: str | bytes = "", **fields: Any) -> Any:
     """An error for one problem at a character (or byte) offset of the file."""
     newline: Any = b"\n" if isinstance(text, bytes) else "\n"
-    line = text.count(newline, 0, offset) + 1
-    column = offset - (text.rfind(newline, 0, offset) + 1) + 1
-    return WorkflowsFileError((Problem(filename, line, column, None, message, fix),))
+    line, column = text.count(newline, 0, offset) + 1, offset - text.rfind(newline, 0, offset)
+    return WorkflowsFileError((Problem(filename, line, column, None, *_say(name, **fields)),))
 
 
-def _too_large(filename: str, size: int) -> WorkflowsFileError:
-    message = f"The file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes (1 MiB)."
-    fix = (
-        "Check that this is the right file: a workflows file lists one entry per Fin workflow, "
-        "and one stack's relay holds about a hundred at most."
-    )
-    return _fail(filename, 0, message, fix)
+def _say(name: str, words: Any = None, /, **fields: Any) -> list[str]:
+    """A message of the schema's ``x-messages`` (or given words), placeholders filled in."""
+    return [Template(w).safe_substitute(fields) for w in (words or _MESSAGES[name])]
 
 
 def intercom_url_problem(url: str) -> str | None:
@@ -293,31 +284,23 @@ def missing_config_problems(
     """
     problems: list[Problem] = []
     for workflow in workflows_file.for_stack(stack):
-        for name, ref in [
-            ("intercom_webhook_url", workflow.intercom_webhook_url),
-            ("jam_signing_secret", workflow.jam_signing_secret),
-        ]:
+        for name in _KEY_SUFFIX:
+            ref = getattr(workflow, name)
             if not isinstance(ref, ConfigRef) or present_keys.get(ref.key, name != _URL):
-                continue
-            command = f"pulumi config set --secret {ref.key} --stack {stack}"
-            what = f"Config key '{ref.key}' ({name}) is"
-            if ref.key not in present_keys:
-                message = f"{what} not set on stack '{stack}'."
-                fix = f"Run `{command}` and paste {_CONFIG_VALUE_WHAT[name]} when asked."
-            else:
-                message = f"{what} set on stack '{stack}' in plain text, not as a secret."
-                fix = f"Set it again as a secret: `{command}` and paste {_CONFIG_VALUE_WHAT[name]}"
-                fix += " when asked."
-            line, column = ref.line or 1, ref.column or 1
-            problems.append(Problem(workflows_file.path, line, column, workflow.id, message, fix))
+                continue  # set as a secret, or an optional signing secret not set yet
+            words = _say(
+                "config_unset" if ref.key not in present_keys else "config_plain",
+                key=ref.key,
+                field=name,
+                stack=stack,
+                command=f"pulumi config set --secret {ref.key} --stack {stack}",
+                what=_MESSAGES[f"config_what_{name}"][0],
+            )
+            problem = Problem(
+                workflows_file.path, ref.line or 1, ref.column or 1, workflow.id, *words
+            )
+            problems.append(problem)
     return tuple(problems)
-
-
-_URL = "intercom_webhook_url"
-_CONFIG_VALUE_WHAT = {
-    _URL: "the workflow's webhook URL from Intercom (without the trailing /<Conversation ID>)",
-    "jam_signing_secret": "the signing secret (whsec_...) Jam shows for this endpoint",
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,29 +337,25 @@ class _Document:
         self.root: Node | None = None
         self.labels: list[str | None] = []
 
-    def error(self, node: Node, path: _Path, message: str, fix: str, once: bool = False) -> None:
-        if id(node) in self.quiet:
-            return
-        if once:
-            self.quiet.add(id(node))
-        line, column = _position(node)
-        self.errors.append(Problem(self.filename, line, column, self._label(path), message, fix))
+    def at(self, line: int, column: int, label: str | None, words: list[str]) -> None:
+        self.errors.append(Problem(self.filename, line, column, label, *words))
 
-    def at(self, line: int, column: int, message: str, fix: str) -> None:
-        self.errors.append(Problem(self.filename, line, column, None, message, fix))
+    def error(self, node: Node, path: _Path, words: list[str], once: bool = False) -> None:
+        if id(node) not in self.quiet:
+            self.quiet.update([id(node)] if once else [])
+            self.at(*_position(node), self._label(path), words)
 
     def read(self, text: str) -> tuple[Workflow, ...]:
-        self.root = root = self._compose(text)
-        if root is None:
-            return ()
+        self.root = self._compose(text)
         entries = self._node(("workflows",))
         self.entries = entries.value if isinstance(entries, SequenceNode) else []
         self.labels = [_label_of(entry) for entry in self.entries]
         try:
-            self.data = self._data(root, ())
+            self.data = self._data(self.root, ()) if self.root is not None else None
         except RecursionError:
-            fix = "Correct the YAML syntax; nesting this deep is never needed in workflows.yaml."
-            self.at(1, 1, "The file is not valid YAML (RecursionError).", fix)
+            self.at(1, 1, None, _say("yaml_other", what="RecursionError"))
+            return ()
+        if self.root is None:
             return ()
         for schema_error in _VALIDATOR.iter_errors(self.data):
             self._explain(schema_error)
@@ -384,36 +363,26 @@ class _Document:
 
     def _compose(self, text: str) -> Node | None:
         """The document's root node, or None after reporting why there is none."""
-        syntax = "Correct the YAML syntax; nesting this deep is never needed in workflows.yaml."
         try:
             root: Node | None = yaml.compose(text, Loader=_YamlLoader)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            mark = exc.problem_mark or exc.context_mark or yaml.Mark("", 0, 0, 0, None, None)
             # The parser may quote the text it stopped at (an alias name, say): never a secret.
             what = redact(" ".join(part for part in (exc.context, exc.problem) if part))
-            fix = "Correct the YAML syntax at this position (check indentation, quotes and colons)."
-            if mark is not None and _tab_at(text, mark.line, mark.column):
-                what += "; there is a tab at this position, and YAML does not allow tabs in "
-                what += "indentation"
-                fix = "Indent with spaces, not tabs: replace each tab at the start of the line "
-                fix += "with spaces."
-            self.at(line, column, f"The file is not valid YAML: {what}.", fix)
+            tab = _tab_at(text, mark.line, mark.column)
+            self.at(mark.line + 1, mark.column + 1, None, _say(f"yaml{'_tab' * tab}", what=what))
         except yaml.reader.ReaderError as exc:
-            message = f"The file contains a character YAML does not allow (#x{exc.character:04x})."
-            fix = "Remove the control character; the file must be plain UTF-8 text."
-            self.errors += _fail(self.filename, exc.position, message, fix, text).problems
+            self.errors += _fail(
+                self.filename, exc.position, "control", text, code=f"{exc.character:04x}"
+            ).problems
         except UnicodeEncodeError as exc:  # a lone surrogate in text handed to parse_workflows
-            message = "The text contains a character that is not valid Unicode (a lone surrogate)."
-            fix = "Save the file as UTF-8 and remove the broken character."
-            self.errors += _fail(self.filename, exc.start, message, fix, text).problems
+            self.errors += _fail(self.filename, exc.start, "surrogate", text).problems
         except (yaml.YAMLError, RecursionError) as exc:
-            self.at(1, 1, f"The file is not valid YAML ({type(exc).__name__}).", syntax)
+            self.at(1, 1, None, _say("yaml_other", what=type(exc).__name__))
         else:
             if root is not None and not (isinstance(root, ScalarNode) and root.tag == _NULL):
                 return root
-            fix = "Start it with `version: 1` and a `workflows:` list (see the workflows.yaml "
-            self.at(1, 1, "The file is empty.", fix + "reference in README.md).")
+            self.at(1, 1, None, _say("empty"))
         return None
 
     def _node(self, path: _Path, key: str | None = None) -> Node | None:
@@ -429,6 +398,11 @@ class _Document:
             else:
                 return None
         return node
+
+    def _label(self, path: _Path) -> str | None:
+        if len(path) > 1 and path[0] == "workflows" and isinstance(path[1], int):
+            return self.labels[path[1]] if path[1] < len(self.labels) else None
+        return None
 
     def _mark_bad(self, path: _Path) -> None:
         self.bad.update(path[:end] for end in range(len(path) + 1))
@@ -459,14 +433,13 @@ class _Document:
                 key = self._secret(key_node, path, "key") if key_node.tag == _STR else None
                 if key is None or key in keys:
                     self._bad_key(path, key_node, keys.get(key))
-                    continue
-                keys[key] = key_node
-                if value_node.tag != _STR:
+                elif value_node.tag != _STR:
                     built[key] = self._data(value_node, (*path, key))
                 elif len(path) == 2 and key == "jam_signing_secret":  # worded as a literal
                     built[key] = value_node.value
                 else:
                     built[key] = self._secret(value_node, (*path, key), "value")
+                keys.setdefault(key, key_node)
         self.built[id(node)] = built
         return built
 
@@ -483,99 +456,92 @@ class _Document:
             what = {"key": "A key", "item": f"An item of '{name}'" if shown else "A list item"}
             subject = what.get(role, f"The value of '{name}'" if shown else "A value")
             key = _suggested_key(self._label(path), "JamSecret")
-            self.error(
-                node,
-                path,
-                f"{subject} is a Jam signing secret (whsec_...), committed in plain text.",
-                "Rotate the secret in Jam now (anyone who can read this file can sign events for "
-                "the endpoint), delete it here, and store the new one only in the stack config: "
-                f"`pulumi config set --secret {key}`, referenced as "
-                f"`jam_signing_secret: {{config: {key}}}`.",
-                once=True,
-            )
+            self.error(node, path, _say("signing_secret", subject=subject, secret_key=key), True)
         return value
 
-    def _label(self, path: _Path) -> str | None:
-        if len(path) > 1 and path[0] == "workflows" and isinstance(path[1], int):
-            return self.labels[path[1]] if path[1] < len(self.labels) else None
-        return None
-
     def _bad_key(self, path: _Path, key_node: Node, first: Node | None) -> None:
-        """A key the data cannot hold: duplicate, a merge key or not a string."""
+        """A key the data cannot hold: a duplicate, a merge key or not a string."""
         self._mark_bad(path)
         if isinstance(key_node, ScalarNode):
             self._secret(key_node, path, "key")
         schema = _object_at(path)
-        if schema is None:
-            return  # a mapping where none belongs: the schema says so
-        where = Template(schema["x-where"]).safe_substitute(field=path[-1] if path else "")
-        if first is not None:
-            key = _shown(key_node.value)
-            message = f"Duplicate key {key} in {where} (first at line {_position(first)[0]}); "
+        if schema is not None:  # else a mapping where none belongs: the schema says so
+            name = "duplicate_key" if first else "merge_key" if key_node.tag == _MERGE else ""
             self.error(
                 key_node,
                 path,
-                message + "YAML would silently keep only this last one.",
-                f"Keep one {key} and delete the other.",
+                _say(
+                    name or "key_not_string",
+                    where=Template(schema["x-where"]).safe_substitute(
+                        field=path[-1] if path else ""
+                    ),
+                    shown=_shown(key_node.value) if first else "",
+                    first_line=_position(first)[0] if first else 0,
+                    kind=_kind(key_node),
+                    valid=", ".join(schema["properties"]),
+                ),
             )
-        elif key_node.tag == _MERGE:
-            fix = "Write the keys out in full (an alias for a whole value, like `*name`, is fine)."
-            self.error(key_node, path, f"Merge keys ('<<') are not supported in {where}.", fix)
-        else:
-            message = f"A key in {where} is {_kind(key_node)}, not a string."
-            self.error(key_node, path, message, _unknown_key_fix("", tuple(schema["properties"])))
 
     def _explain(self, error: ValidationError) -> None:
         """Words a schema error from the annotations on its schema path, at its node."""
         path = tuple(error.absolute_path)
         self._mark_bad(path)
         node = self._node(path)
-        if node is None or id(node) in self.quiet:
-            return
         keyword: Any = error.validator  # jsonschema types these loosely: set on every error
         value: Any = error.instance
-        schemas = [_VALIDATOR.schema]
-        for step in list(error.absolute_schema_path)[:-1]:
-            schemas.append(schemas[-1][step])
-        schemas = [s for s in schemas if isinstance(s, dict) and "properties" not in s.values()]
+        if (
+            node is None
+            or id(node) in self.quiet
+            or (keyword == "oneOf" and isinstance(value, str))
+        ):
+            return  # a literal URL is worded with the relay's host rule, in _workflows
         fields = _fields(path, node, value, self._label(path))
-        if keyword == "oneOf" and isinstance(value, str):
-            return  # worded with the relay's host rule, in _workflows
         if keyword == "oneOf" and isinstance(value, dict):
             for sub in error.context or ():
                 if sub.relative_schema_path[0] == 0:  # the {config: KEY} branch's own errors
                     self._explain(sub)
-            return
-        if keyword == "additionalProperties":
-            valid = tuple(error.schema["properties"])
-            where = Template(error.schema["x-where"]).safe_substitute(fields)
+        elif keyword == "additionalProperties":
+            fields.update(where=Template(error.schema["x-where"]).safe_substitute(fields))
+            fields.update(valid=", ".join(error.schema["properties"]))
             for key in value:
-                key_node = self._node(path, key)
-                if key not in valid and key_node is not None:
-                    message = f"Unknown key {_shown(key)} in {where}."
-                    self.error(key_node, path, message, _unknown_key_fix(key, valid))
+                if key not in error.schema["properties"] and (key_node := self._node(path, key)):
+                    fields.update(
+                        shown=_shown(key), closest=_closest(key, error.schema["properties"])
+                    )
+                    words = _MESSAGES["unknown_key"]
+                    self.error(
+                        key_node,
+                        path,
+                        _say("", [words[0], words[2 if fields["closest"] else 1]], **fields),
+                    )
         elif keyword == "required":
             for name in error.validator_value:
                 if name not in value:
-                    words = error.schema["properties"][name]["x-missing"]
-                    self.error(node, path, *(Template(w).safe_substitute(fields) for w in words))
+                    self.error(
+                        node,
+                        path,
+                        _say("", error.schema["properties"][name]["x-missing"], **fields),
+                    )
         elif keyword == "uniqueItems":
             for index, item in enumerate(value):
-                first = value.index(item)
-                if isinstance(item, str) and first < index:
-                    message = f"'{fields['name']}' lists {_shown(item)} twice (first at line "
-                    message += f"{_position(node.value[first])[0]})."
-                    again = node.value[index]
-                    self.error(again, path, message, "Delete the repeated entry.", once=True)
+                if isinstance(item, str) and (first := value.index(item)) < index:
+                    line = _position(node.value[first])[0]
+                    fields.update(shown=_shown(item), first_line=line)
+                    words = _say("duplicate_item", **fields)
+                    self.error(node.value[index], path, words, once=True)
         else:
-            self.error(node, path, *_words(keyword, error, schemas, fields), once=True)
+            schemas = [_VALIDATOR.schema]
+            for step in list(error.absolute_schema_path)[:-1]:
+                schemas.append(schemas[-1][step])
+            schemas = [s for s in schemas if isinstance(s, dict)]  # not allOf lists
+            self.error(node, path, _words(keyword, error, schemas, fields), once=True)
 
     def _workflows(self) -> tuple[Workflow, ...]:
         """The valid entries as Workflows, after what the schema cannot compare."""
-        data = self.data.get("workflows") if isinstance(self.data, dict) else None
         workflows: list[Workflow] = []
         id_lines: dict[str, int] = {}
         key_uses: dict[str, _KeyUse] = {}
+        data = self.data.get("workflows") if isinstance(self.data, dict) else None
         for index, entry in enumerate(data if isinstance(data, list) else ()):
             path: _Path = ("workflows", index)
             if not isinstance(entry, dict):
@@ -588,58 +554,40 @@ class _Document:
                     refs[name] = ConfigRef(config_node.value, *_position(config_node))
             id_node = self._node((*path, "id"))
             if id_node is not None and (*path, "id") not in self.bad:
-                if entry["id"] in id_lines:
+                first_line = id_lines.setdefault(entry["id"], _position(id_node)[0])
+                if first_line != _position(id_node)[0]:
                     self._mark_bad((*path, "id"))
-                    message = f"Duplicate workflow id '{entry['id']}': already used by the "
-                    fix = "Give each workflow its own id (it becomes its own Endpoint URL), or "
-                    self.error(
-                        id_node,
-                        path,
-                        message + f"workflow at line {id_lines[entry['id']]}.",
-                        fix + "delete the copy.",
-                    )
-                id_lines.setdefault(entry["id"], _position(id_node)[0])
+                    words = _say("duplicate_id", id=entry["id"], first_line=first_line)
+                    self.error(id_node, path, words)
             for name, ref in sorted(refs.items(), key=lambda r: (r[1].line, r[1].column)):
-                self._check_key_use(name, ref, _KeyUse(name, ref.line, line, label), key_uses)
+                self._check_key_use(ref, _KeyUse(name, ref.line, line, label), key_uses)
             url, url_node = entry.get(_URL), self._node((*path, _URL))
             if isinstance(url, str) and url_node is not None and id(url_node) not in self.quiet:
                 found = _url_problem(url)  # the schema's rule, worded, and the relay's host rule
-                key = _suggested_key(label, "IntercomUrl")
                 if found is not None:
                     self._mark_bad((*path, _URL))
-                    self.error(url_node, path, f"'intercom_webhook_url': {found[0]}", found[1])
+                    self.error(url_node, path, [f"'intercom_webhook_url': {found[0]}", found[1]])
                 else:
+                    words = _say("literal_url", url_key=_suggested_key(label, "IntercomUrl"))
                     self.warnings.append(
-                        Problem(
-                            self.filename,
-                            *_position(url_node),
-                            label,
-                            "'intercom_webhook_url' is a literal URL committed in plain text; anyone "
-                            "who can read the repository can resume this Fin workflow for any "
-                            "conversation.",
-                            f"Move it to the stack config: `pulumi config set --secret {key}` (paste "
-                            f"the URL when asked), then write `intercom_webhook_url: {{config: {key}}}`.",
-                        )
+                        Problem(self.filename, *_position(url_node), label, *words)
                     )
             if path not in self.bad:
-                stacks = entry.get("stacks")
                 workflows.append(
                     Workflow(
-                        id=entry["id"],
-                        description=entry.get("description", ""),
-                        intercom_webhook_url=refs.get(_URL) or LiteralUrl(str(url)),
-                        jam_signing_secret=refs.get("jam_signing_secret"),
-                        events=tuple(entry.get("events", DEFAULT_EVENTS)),
-                        stacks=None if stacks is None else tuple(stacks),
-                        line=line,
+                        entry["id"],
+                        entry.get("description", ""),
+                        refs.get(_URL) or LiteralUrl(str(url)),
+                        refs.get("jam_signing_secret"),
+                        tuple(entry.get("events", DEFAULT_EVENTS)),
+                        None if entry.get("stacks") is None else tuple(entry["stacks"]),
+                        line,
                     )
                 )
         self._check_env_budgets(workflows)
         return tuple(workflows)
 
-    def _check_key_use(
-        self, name: str, ref: ConfigRef, use: _KeyUse, key_uses: dict[str, _KeyUse]
-    ) -> None:
+    def _check_key_use(self, ref: ConfigRef, use: _KeyUse, key_uses: dict[str, _KeyUse]) -> None:
         """One config key holds one value: one workflow's Intercom URL or one endpoint's secret.
 
         Reported at the second reference in file order. Two workflows sharing a key is always a
@@ -648,36 +596,28 @@ class _Document:
         event. There is no legitimate use, so it is an error, not a warning.
         """
         first = key_uses.setdefault(ref.key, use)
-        if first is use or (first.workflow_line, first.field_name) == (use.workflow_line, name):
+        same_workflow = first.workflow_line == use.workflow_line
+        if first is use or (same_workflow and first.field_name == use.field_name):
             return  # the first use, or the same key given twice in one workflow (a duplicate key)
-        label = use.label
-        url_key, secret_key = (_suggested_key(label, suffix) for suffix in _KEY_SUFFIX.values())
-        if first.workflow_line == use.workflow_line:
-            whose, fix = (
-                "",
-                (
-                    f"Use two distinct keys, e.g. `intercom_webhook_url: {{config: {url_key}}}` and "
-                    f"`jam_signing_secret: {{config: {secret_key}}}`, and set each with "
-                    "`pulumi config set --secret KEY`."
-                ),
-            )
-        else:
-            whose = f" of workflow '{first.label}'" if first.label else " of another workflow"
-            own = url_key if name == _URL else secret_key
-            fix = (
-                f"Give this workflow's '{name}' its own key, e.g. `{name}: {{config: {own}}}`, "
-                f"and set it with `pulumi config set --secret {own}`."
-            )
-        why = (
-            "one key cannot hold both the Intercom URL and the Jam signing secret."
-            if first.field_name != name
-            else "each workflow needs its own Fin workflow's webhook URL."
-            if name == _URL
-            else "each workflow's Jam endpoint has its own signing secret."
+        url_key, secret_key = (_suggested_key(use.label, suffix) for suffix in _KEY_SUFFIX.values())
+        why = "both" if first.field_name != use.field_name else use.field_name
+        words = _say(
+            "key_reused",
+            key=ref.key,
+            field=use.field_name,
+            first_field=first.field_name,
+            first_line=first.line,
+            whose=""
+            if same_workflow
+            else f" of workflow '{first.label}'"
+            if first.label
+            else " of another workflow",
+            why=_MESSAGES[f"key_why_{why}"][0],
+            url_key=url_key,
+            secret_key=secret_key,
+            own_key=url_key if use.field_name == _URL else secret_key,
         )
-        message = f"Config key '{ref.key}' of '{name}' is already the key of '{first.field_name}'"
-        message += f"{whose} at line {first.line}; {why}"
-        self.errors.append(Problem(self.filename, ref.line, ref.column, label, message, fix))
+        self.at(ref.line, ref.column, use.label, [words[0], words[2 if same_workflow else 1]])
 
     def _check_env_budgets(self, workflows: list[Workflow]) -> None:
         """Each stack's workflows must fit one relay's environment (``relay_env.env_budget``).
@@ -695,8 +635,7 @@ class _Document:
             problem = budget.problem(where)
             if problem is not None:  # at the first workflow (in file order) past what fits
                 over = deployed[min(budget.workflows_that_fit, len(deployed) - 1)]
-                message, _, fix = problem.partition(" Fix: ")
-                self.errors.append(Problem(self.filename, over.line, 1, over.id, message, fix))
+                self.at(over.line, 1, over.id, problem.split(" Fix: ", 1))
 
 
 def _words(keyword: str, error: ValidationError, schemas: list[Any], fields: dict[str, Any]) -> Any:
