@@ -16,6 +16,7 @@ from bootstrap.access import (
     PREVIEWER_ROLES,
     RESOURCE_LEVEL_ROLES,
 )
+from tests.pulumi_mocks import PROC_FDS, open_file_descriptors
 
 REPO = Path(__file__).resolve().parents[2]
 PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
@@ -251,16 +252,13 @@ def test_template_prompts_for_exactly_the_required_keys(bootstrap):
     assert all("default" in spec for spec in project["config"].values())
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
+@pytest.mark.skipif(not PROC_FDS.is_dir(), reason="counts descriptors through Linux's /proc")
 def test_repeated_runs_leave_no_file_descriptor_open(bootstrap):
-    # Each run once left the mock monitor's worker-thread event loops open (conftest.py).
-    def open_fds() -> int:
-        return len(list(Path("/proc/self/fd").iterdir()))
-
+    # Each run once left the mock monitor's worker-thread event loops open (ThreadLoops).
     bootstrap.run()
     bootstrap.between_runs()
-    before = open_fds()
+    before = open_file_descriptors()
     for _ in range(4):
         assert bootstrap.run().error is None
         bootstrap.between_runs()
-    assert open_fds() <= before
+    assert open_file_descriptors() <= before

@@ -1,21 +1,14 @@
 """The mock harness itself: repeated program runs must not exhaust the process.
 
 Each run once left about six event loops open (18 file descriptors); a full suite passed
-select()'s 1024-descriptor limit. conftest.ThreadLoops closes them after every run.
+select()'s 1024-descriptor limit. tests/pulumi_mocks.ThreadLoops closes them after every run.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-PROC_FDS = Path("/proc/self/fd")
-
-
-def _open_fds() -> int:
-    return len(os.listdir(PROC_FDS))
+from tests.pulumi_mocks import PROC_FDS, open_file_descriptors
 
 
 @pytest.mark.skipif(not PROC_FDS.is_dir(), reason="counts descriptors through Linux's /proc")
@@ -28,7 +21,7 @@ def test_repeated_runs_leave_no_file_descriptor_open(kit):
         kit.between_runs()  # what the fixture does between two tests
 
     run_once()  # the first run imports the program's modules and opens what stays open
-    before = _open_fds()
+    before = open_file_descriptors()
     for _ in range(4):
         run_once()
-    assert _open_fds() <= before
+    assert open_file_descriptors() <= before

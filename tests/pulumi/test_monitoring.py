@@ -36,7 +36,7 @@ def _run(kit: Any, **config: str) -> Any:
 
 
 # The two runs most tests read are made once per module (for speed; the records are plain
-# data). Runs no longer leak descriptors: conftest.ThreadLoops, test_harness.py.
+# data). Runs no longer leak descriptors: tests/pulumi_mocks.ThreadLoops, test_harness.py.
 _RUNS: dict[str, Any] = {}
 
 
