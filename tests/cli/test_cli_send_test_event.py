@@ -11,6 +11,15 @@ from relayctl.send_test_event import hint, is_local
 SECRET = jam_events.new_signing_secret()
 
 
+def send(relayctl, endpoint: str, workflow: str, *options: str, secret: str = SECRET):
+    """``relayctl send-test-event`` with ``secret`` in the workflow's default variable,
+    ``JAM_SIGNING_SECRET__<WORKFLOW_ID>``."""
+    variable = "JAM_SIGNING_SECRET__" + workflow.upper().replace("-", "_")
+    return relayctl(
+        "send-test-event", endpoint, "--workflow", workflow, *options, env_extra={variable: secret}
+    )
+
+
 @pytest.fixture
 def relay(intercom):
     env = relay_env(
@@ -32,15 +41,7 @@ def relay(intercom):
 
 
 def test_delivers_with_the_secret_from_the_environment(relayctl, relay, intercom):
-    result = relayctl(
-        "send-test-event",
-        relay.url,
-        "--workflow",
-        "billing-handoff",
-        "--conversation",
-        "42",
-        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": SECRET},
-    )
+    result = send(relayctl, relay.url, "billing-handoff", "--conversation", "42")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"POST {relay.url}/workflows/billing-handoff" in result.stdout
     assert "relay answered 200" in result.stdout
@@ -78,13 +79,7 @@ def test_secret_from_a_named_variable_during_rotation(relayctl, relay, intercom)
 
 def test_intercom_refusing_the_event_fails_the_check(relayctl, relay, intercom):
     intercom.answer_status = 404  # e.g. the conversation is not waiting on this workflow
-    result = relayctl(
-        "send-test-event",
-        relay.url,
-        "--workflow",
-        "billing-handoff",
-        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": SECRET},
-    )
+    result = send(relayctl, relay.url, "billing-handoff")
     assert result.returncode == 1, result.stdout
     assert "relay answered 200" in result.stdout
     assert "Intercom refused it for good" in result.stdout
@@ -92,15 +87,7 @@ def test_intercom_refusing_the_event_fails_the_check(relayctl, relay, intercom):
 
 
 def test_event_the_route_ignores_fails_the_check(relayctl, relay, intercom):
-    result = relayctl(
-        "send-test-event",
-        relay.url,
-        "--workflow",
-        "recorded-only",
-        "--event",
-        "opted_out",
-        env_extra={"JAM_SIGNING_SECRET__RECORDED_ONLY": SECRET},
-    )
+    result = send(relayctl, relay.url, "recorded-only", "--event", "opted_out")
     assert result.returncode == 1, result.stdout
     assert "relay answered 200" in result.stdout
     assert "Accepted but ignored" in result.stdout
@@ -109,13 +96,7 @@ def test_event_the_route_ignores_fails_the_check(relayctl, relay, intercom):
 
 def test_wrong_signing_secret_is_401_with_a_hint(relayctl, relay, intercom):
     wrong = jam_events.new_signing_secret()
-    result = relayctl(
-        "send-test-event",
-        relay.url,
-        "--workflow",
-        "billing-handoff",
-        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": wrong},
-    )
+    result = send(relayctl, relay.url, "billing-handoff", secret=wrong)
     assert result.returncode == 1
     assert "relay answered 401" in result.stdout
     assert "Signature rejected" in result.stdout
@@ -124,26 +105,14 @@ def test_wrong_signing_secret_is_401_with_a_hint(relayctl, relay, intercom):
 
 
 def test_unknown_workflow_is_404_with_a_hint(relayctl, relay):
-    result = relayctl(
-        "send-test-event",
-        relay.url,
-        "--workflow",
-        "not-deployed",
-        env_extra={"JAM_SIGNING_SECRET__NOT_DEPLOYED": SECRET},
-    )
+    result = send(relayctl, relay.url, "not-deployed")
     assert result.returncode == 1
     assert "relay answered 404" in result.stdout
     assert "No such route" in result.stdout
 
 
 def test_route_without_a_signing_secret_is_503_not_configured(relayctl, relay, intercom):
-    result = relayctl(
-        "send-test-event",
-        relay.url,
-        "--workflow",
-        "bug-report-triage",
-        env_extra={"JAM_SIGNING_SECRET__BUG_REPORT_TRIAGE": SECRET},
-    )
+    result = send(relayctl, relay.url, "bug-report-triage")
     assert result.returncode == 1
     assert "relay answered 503" in result.stdout
     assert "signing secret is not configured" in result.stdout
@@ -152,15 +121,7 @@ def test_route_without_a_signing_secret_is_503_not_configured(relayctl, relay, i
 
 def test_unreachable_endpoint(relayctl):
     closed = f"http://127.0.0.1:{free_port()}"
-    result = relayctl(
-        "send-test-event",
-        closed,
-        "--workflow",
-        "billing-handoff",
-        "--timeout",
-        "5",
-        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": SECRET},
-    )
+    result = send(relayctl, closed, "billing-handoff", "--timeout", "5")
     assert result.returncode == 1
     assert "could not reach" in result.stdout
     assert "Traceback" not in result.stderr
@@ -181,26 +142,14 @@ def test_named_variable_not_set_is_a_usage_error(relayctl):
 
 
 def test_secret_that_is_not_whsec_is_refused_without_echoing_it(relayctl):
-    result = relayctl(
-        "send-test-event",
-        "http://127.0.0.1:9",
-        "--workflow",
-        "billing-handoff",
-        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": "hunter2-not-base64!"},
-    )
+    result = send(relayctl, "http://127.0.0.1:9", "billing-handoff", secret="hunter2-not-base64!")
     assert result.returncode == 2
     assert "not a whsec_<base64> secret" in result.stderr
     assert "hunter2" not in result.stdout + result.stderr
 
 
 def test_endpoint_for_another_workflow_is_a_usage_error(relayctl):
-    result = relayctl(
-        "send-test-event",
-        "http://127.0.0.1:9/workflows/other",
-        "--workflow",
-        "billing-handoff",
-        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": SECRET},
-    )
+    result = send(relayctl, "http://127.0.0.1:9/workflows/other", "billing-handoff")
     assert result.returncode == 2
     assert "names workflow 'other'" in result.stderr
 
@@ -219,13 +168,7 @@ def test_missing_secrets_file_is_a_usage_error(relayctl):
 
 
 def test_a_local_relay_gets_the_local_fix_for_a_wrong_secret(relayctl, relay):
-    result = relayctl(
-        "send-test-event",
-        relay.url,
-        "--workflow",
-        "billing-handoff",
-        env_extra={"JAM_SIGNING_SECRET__BILLING_HANDOFF": jam_events.new_signing_secret()},
-    )
+    result = send(relayctl, relay.url, "billing-handoff", secret=jam_events.new_signing_secret())
     assert result.returncode == 1
     assert "relay answered 401" in result.stdout
     assert "JAM_SIGNING_SECRET__BILLING_HANDOFF" in result.stdout
@@ -234,13 +177,7 @@ def test_a_local_relay_gets_the_local_fix_for_a_wrong_secret(relayctl, relay):
 
 
 def test_a_local_relay_gets_the_local_fix_for_a_missing_secret(relayctl, relay):
-    result = relayctl(
-        "send-test-event",
-        relay.url,
-        "--workflow",
-        "bug-report-triage",
-        env_extra={"JAM_SIGNING_SECRET__BUG_REPORT_TRIAGE": SECRET},
-    )
+    result = send(relayctl, relay.url, "bug-report-triage")
     assert result.returncode == 1
     assert "relay answered 503" in result.stdout
     assert (
