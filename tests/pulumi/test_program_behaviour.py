@@ -182,6 +182,10 @@ def test_a_bad_intercom_url_in_config_fails_without_repeating_it(kit):
         ({"alertNotificationChannels": '["email-me"]'}, "alertNotificationChannels"),
         ({"labels": "Team=Support"}, "config 'labels'"),
         ({"gcp:project": ""}, "gcp:project"),
+        # deploy settings: the IAM wait and public access (issue 10)
+        ({"iamPropagationSeconds": "-1"}, "config 'iamPropagationSeconds'"),
+        ({"publicAccess": "public"}, "config 'publicAccess'"),
+        ({"orgPolicyPropagationSeconds": "3601"}, "config 'orgPolicyPropagationSeconds'"),
     ],
 )
 def test_invalid_settings_fail_clearly_before_any_resource(kit, config, fragment):
@@ -272,6 +276,7 @@ def test_pulumi_dev_yaml_holds_no_secret_material(kit):
 
 
 # --- The IAM propagation wait (issue 10) ---------------------------------------------------
+# (Its invalid settings are cases of test_invalid_settings_fail_clearly_before_any_resource.)
 
 SLEEP = "time:index/sleep:Sleep"
 TWO_SECRETS = ("billingHandoffIntercomUrl", "bugReportTriageIntercomUrl")
@@ -323,26 +328,6 @@ def test_the_iam_wait_duration_is_a_stack_setting(kit):
     )
     assert run.error is None, run.error
     assert run.one(SLEEP).inputs["createDuration"] == "420s"
-
-
-@pytest.mark.parametrize(
-    ("config", "fragment"),
-    [
-        ({"iamPropagationSeconds": "-1"}, "config 'iamPropagationSeconds'"),
-        ({"publicAccess": "public"}, "config 'publicAccess'"),
-        ({"orgPolicyPropagationSeconds": "3601"}, "config 'orgPolicyPropagationSeconds'"),
-    ],
-)
-def test_invalid_deploy_settings_fail_before_any_resource(kit, config, fragment):
-    run = kit.run(
-        "dev",
-        kit.fixtures / "one.yaml",
-        config=config,
-        secrets=kit.secrets("billingHandoffIntercomUrl"),
-    )
-    _assert_declares_nothing(run)
-    assert fragment in str(run.error)
-    assert "Fix:" in str(run.error)
 
 
 # --- Platform limits before any resource (issue 10) ----------------------------------------
