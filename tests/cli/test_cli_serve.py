@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import requests
@@ -46,6 +47,18 @@ def wait_for_line(process: subprocess.Popen[str], marker: str) -> str:
             return "".join(lines)
 
 
+def start_serve(project: Path, env: dict[str, str], port: int) -> subprocess.Popen[str]:
+    """``relayctl serve`` on ``port`` in ``project``; stdout and stderr read as one stream."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "relayctl", "serve", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def stop(process: subprocess.Popen[str]) -> str:
     """Stop `serve` the way a service manager would (SIGTERM), so it stops its relay too.
 
@@ -70,14 +83,7 @@ def serve(project, intercom, child_env):
         f"export billingHandoffJamSecret='{SECRET}'\n"
     )
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "relayctl", "serve", "--port", str(port)],
-        cwd=project,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_serve(project, child_env, port)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process)
         # The relay answers before `serve` has printed its routes and armed its Ctrl-C
@@ -154,14 +160,7 @@ def test_an_unusable_intercom_url_gets_the_loaders_message_in_the_summary(projec
         f"billingHandoffJamSecret={SECRET}\n"
     )
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "relayctl", "serve", "--port", str(port)],
-        cwd=project,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_serve(project, child_env, port)
     try:
         printed = wait_for_line(process, READY_LINE)
     finally:
