@@ -199,13 +199,7 @@ class RelayAlerting(pulumi.ComponentResource):
         if spec is m.LATENCY:
             # A distribution of the logged latency: Monitoring computes p50/p95/p99 from it.
             # https://cloud.google.com/logging/docs/logs-based-metrics/distribution-metrics
-            descriptor = gcp.logging.MetricMetricDescriptorArgs(
-                metric_kind="DELTA",
-                value_type="DISTRIBUTION",
-                unit="ms",
-                display_name=f"{settings.function_name} forward latency",
-                labels=labels,
-            )
+            value_type, unit, title = "DISTRIBUTION", "ms", "forward latency"
             value_extractor: str | None = f"EXTRACT(jsonPayload.{m.FIELD_LATENCY})"
             buckets: gcp.logging.MetricBucketOptionsArgs | None = (
                 gcp.logging.MetricBucketOptionsArgs(
@@ -218,17 +212,18 @@ class RelayAlerting(pulumi.ComponentResource):
             )
             log_filter = service.apply(m.forwarded_lines)
         else:
-            descriptor = gcp.logging.MetricMetricDescriptorArgs(
-                metric_kind="DELTA",
-                value_type="INT64",
-                unit="1",
-                display_name=f"{settings.function_name} {spec.suffix.replace('-', ' ')}",
-                labels=labels,
-            )
+            value_type, unit, title = "INT64", "1", spec.suffix.replace("-", " ")
             value_extractor, buckets = None, None
             log_filter = service.apply(
                 m.outcome_lines if spec is m.OUTCOMES else m.intercom_status_lines
             )
+        descriptor = gcp.logging.MetricMetricDescriptorArgs(
+            metric_kind="DELTA",
+            value_type=value_type,
+            unit=unit,
+            display_name=f"{settings.function_name} {title}",
+            labels=labels,
+        )
         return gcp.logging.Metric(
             f"{self._name}-{spec.suffix}",
             project=settings.project,
