@@ -5,20 +5,21 @@ before any resource is declared. Public API: ``load_workflows(path)``, ``parse_w
 filename)`` (both raise ``WorkflowsFileError`` with every problem), ``missing_config_problems``
 and ``intercom_url_problem`` (for URLs read from stack config), and the frozen dataclasses.
 
-Each rule is written once, in the committed JSON Schema, and so is its wording: a subschema
-carries ``x-errors`` (failing keyword -> [problem, fix, fix when a close match exists]),
-``x-missing`` (a required property), ``x-broken`` (which part of a rule a value breaks) and
-``x-where`` (an object's place), with ``$placeholders``. The loader validates the composed YAML
-with that schema (``jsonschema``; a validator ignores ``x-`` keywords, so editors see the same
-rules) and renders any error generically from the annotations on its schema path, at the YAML
-node of its instance path, never quoting a value that may be a secret. Why not one typed model
-generating the schema: the schema's regular expressions are the rule, editors read the schema,
-and a model would restate them; pydantic is also not a dependency here.
+Each rule is written once, in the committed JSON Schema, and so is its wording, beside it: a
+subschema carries ``x-errors`` (failing keyword -> [problem, fix, fix when a close match
+exists]), ``x-missing`` (a required property), ``x-broken`` (which part of a rule a value
+breaks) and ``x-where`` (an object's place in words), with ``$placeholders``; ``x-messages``
+words the rules checked here, ``x-problems`` the parts of an Intercom URL. The loader validates
+the composed YAML with that schema (``jsonschema``; validators and editors ignore ``x-``
+keywords) and renders each error generically from the annotations on its schema path, at the
+YAML node of its instance path, never quoting a value that may be a secret. Why not one typed
+model generating the schema: the schema's regular expressions are the rule and editors read
+the schema, so a model would restate them (pydantic is not a dependency here either).
 
 Python keeps only what a schema cannot express (the schema's description lists it): YAML
-itself (duplicate and non-string keys, tabs, YAML's types: ``1.0`` is not the integer 1), a
+itself (duplicate and non-string keys, tabs, its types: ``1.0`` is not the integer 1), a
 signing secret anywhere (reported once, saying what it is), duplicate ids, one config key used
-twice, the relay's host rule (``is_valid_host``) and which part of a URL is wrong, the file size
+twice, the relay's host rule (``is_valid_host``), which part of a URL is wrong, the file size
 and each stack's environment budget (``infra.relay_env``).
 """
 
@@ -31,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 import yaml
@@ -41,15 +42,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from infra.relay_env import env_budget
 from infra.secret_patterns import holds_signing_secret, looks_sensitive, redact, secret_kind
-from relay_function.naming import (
-    DEFAULT_EVENTS,
-    HOST_MAX_LENGTH,
-    WORKFLOW_ID_MAX_LENGTH,
-    env_suffix,
-    is_valid_host,
-    is_valid_workflow_id,
-    route_path,
-)
+from relay_function import naming
+from relay_function.naming import DEFAULT_EVENTS
 
 __all__ = [
     "DEFAULT_EVENTS",
@@ -72,27 +66,28 @@ SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 SUPPORTED_VERSION: int = SCHEMA["properties"]["version"]["const"]
 _DEFS = SCHEMA["$defs"]
 CONFIG_KEY_RE = re.compile(_DEFS["configRef"]["properties"]["config"]["pattern"])
-HOST_LABEL_MAX_LENGTH = 63  # DNS (RFC 1035); relay_function.naming.HOST_LABEL_RE enforces it
+_MESSAGES: dict[str, list[str]] = SCHEMA["x-messages"]
+_URL_WORDS: dict[str, list[str]] = _DEFS["literalIntercomUrl"]["x-problems"]
 # One stack's relay holds about seventy workflows: a file near this size is the wrong file, and
 # it is refused before YAML builds a tree of it.
 MAX_FILE_BYTES = 1024 * 1024
-_URL_WORDS: dict[str, list[str]] = _DEFS["literalIntercomUrl"]["x-problems"]
-_MESSAGES: dict[str, list[str]] = SCHEMA["x-messages"]  # the rules checked in Python
+HOST_LABEL_MAX_LENGTH = 63  # DNS (RFC 1035); relay_function.naming.HOST_LABEL_RE enforces it
+_URL = "intercom_webhook_url"
+_KEY_SUFFIX = {_URL: "IntercomUrl", "jam_signing_secret": "JamSecret"}
 
 # YAML's own types, faithfully: a YAML float (1.0) is not an integer, which JSON cannot tell.
 _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
 )
 _Validator = extend(Draft202012Validator, type_checker=_TYPES)  # type: ignore[no-untyped-call]
-_ANNOTATIONS = {"$schema", "title", "description", "default", "$defs", "x-problems", "x-messages"}
+_DROPPED = {"$schema", "title", "description", "default", "$defs"}  # neither rule nor wording
 
 
 def _inlined(schema: dict[str, Any]) -> Any:
     """The schema with each (local, non-recursive) ``$ref`` replaced by its target.
 
     jsonschema resolves a ``$ref`` on every use, which made validation several times slower.
-    A target is merged in place when no keyword clashes, else added to ``allOf``; annotations
-    that do not validate or word anything are dropped.
+    A target is merged in place when no keyword clashes, else added to ``allOf``.
     """
 
     def inline(node: Any) -> Any:
@@ -100,7 +95,7 @@ def _inlined(schema: dict[str, Any]) -> Any:
             return [inline(item) for item in node]
         if not isinstance(node, dict):
             return node
-        out = {k: inline(v) for k, v in node.items() if k not in _ANNOTATIONS}
+        out = {k: inline(v) for k, v in node.items() if k not in _DROPPED}
         if "properties" in node:  # its keys are property names, not keywords
             out["properties"] = {k: inline(v) for k, v in node["properties"].items()}
         if "$ref" in node:
@@ -118,32 +113,16 @@ _VALIDATOR = _Validator(_inlined(SCHEMA))
 _LITERAL_URL = _Validator(_inlined({"$defs": _DEFS, "$ref": "#/$defs/literalIntercomUrl"}))
 # The C loader is several times faster; the pure-Python one gives the same nodes and marks.
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_TAG = "tag:yaml.org,2002:"
-_STR, _NULL, _MERGE = f"{_TAG}str", f"{_TAG}null", f"{_TAG}merge"
-_TAG_NAMES = {
-    f"{_TAG}{tag}": words
-    for tag, words in (
-        pair.split("=")
-        for pair in [
-            "str=a string",
-            "int=an integer",
-            "float=a number",
-            "bool=a boolean",
-            "null=empty (null)",
-            "timestamp=a date",
-            "binary=binary data",
-            "merge=a merge key ('<<')",
-        ]
-    )
-}
+_STR, _NULL, _MERGE = (f"tag:yaml.org,2002:{name}" for name in ("str", "null", "merge"))
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 # Only JSON's scalar types are built (by PyYAML's own constructors); others stay opaque.
 _SCALARS = {
-    f"{_TAG}{t}": yaml.constructor.SafeConstructor.yaml_constructors[f"{_TAG}{t}"]
-    for t in ("int", "float", "bool", "null")
+    tag: build
+    for tag, build in yaml.constructor.SafeConstructor.yaml_constructors.items()
+    if tag and tag.rpartition(":")[2] in ("int", "float", "bool", "null")
 }
-_URL = "intercom_webhook_url"
-_KEY_SUFFIX = {_URL: "IntercomUrl", "jam_signing_secret": "JamSecret"}
+_OPAQUE = object()  # a value JSON has no type for (a date, a custom tag, a recursive alias)
+_Path = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -204,11 +183,11 @@ class Workflow:
 
     @property
     def env_suffix(self) -> str:
-        return env_suffix(self.id)
+        return naming.env_suffix(self.id)
 
     @property
     def route_path(self) -> str:
-        return route_path(self.id)
+        return naming.route_path(self.id)
 
 
 @dataclass(frozen=True)
@@ -231,16 +210,14 @@ def load_workflows(path: str | Path) -> WorkflowsFile:
     if len(raw) > MAX_FILE_BYTES:
         raise _fail(str(path), 0, "too_large", size=len(raw), limit=MAX_FILE_BYTES)
     try:
-        text = raw.decode("utf-8")
+        return parse_workflows(raw.decode("utf-8"), str(path))
     except UnicodeDecodeError as exc:
-        raise _fail(str(path), exc.start, "not_utf8", text=raw) from None
-    return parse_workflows(text, str(path))
+        raise _fail(str(path), exc.start, "not_utf8", raw) from None
 
 
 def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFile:
     """Validate the text of a workflows file; raise WorkflowsFileError with every problem."""
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_FILE_BYTES:
+    if (size := len(text.encode("utf-8", "surrogatepass"))) > MAX_FILE_BYTES:
         raise _fail(filename, 0, "too_large", size=size, limit=MAX_FILE_BYTES)
     document = _Document(filename)
     workflows = document.read(text)
@@ -248,18 +225,6 @@ def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFil
         unique = {(p.line, p.column, p.message): p for p in document.errors}
         raise WorkflowsFileError(tuple(sorted(unique.values(), key=lambda p: (p.line, p.column))))
     return WorkflowsFile(filename, SUPPORTED_VERSION, workflows, tuple(document.warnings))
-
-
-def _fail(filename: str, offset: int, name: str, text: str | bytes = "", **fields: Any) -> Any:
-    """An error for one problem at a character (or byte) offset of the file."""
-    newline: Any = b"\n" if isinstance(text, bytes) else "\n"
-    line, column = text.count(newline, 0, offset) + 1, offset - text.rfind(newline, 0, offset)
-    return WorkflowsFileError((Problem(filename, line, column, None, *_say(name, **fields)),))
-
-
-def _say(name: str, words: Any = None, /, **fields: Any) -> list[str]:
-    """A message of the schema's ``x-messages`` (or given words), placeholders filled in."""
-    return [Template(w).safe_substitute(fields) for w in (words or _MESSAGES[name])]
 
 
 def intercom_url_problem(url: str) -> str | None:
@@ -289,35 +254,31 @@ def missing_config_problems(
             if not isinstance(ref, ConfigRef) or present_keys.get(ref.key, name != _URL):
                 continue  # set as a secret, or an optional signing secret not set yet
             words = _say(
-                "config_unset" if ref.key not in present_keys else "config_plain",
+                "config_plain" if ref.key in present_keys else "config_unset",
                 key=ref.key,
                 field=name,
                 stack=stack,
                 command=f"pulumi config set --secret {ref.key} --stack {stack}",
                 what=_MESSAGES[f"config_what_{name}"][0],
             )
-            problem = Problem(
-                workflows_file.path, ref.line or 1, ref.column or 1, workflow.id, *words
-            )
-            problems.append(problem)
+            where = (ref.line or 1, ref.column or 1)
+            problems.append(Problem(workflows_file.path, *where, workflow.id, *words))
     return tuple(problems)
 
 
-# --------------------------------------------------------------------------------------------
-# The document: YAML nodes -> data for the schema; each problem located at its node
-
-_Path = tuple[str | int, ...]
-
-
-class _Opaque:
-    """A YAML value JSON has no type for (a date, binary, a custom tag, a recursive alias)."""
+def _fail(filename: str, offset: int, name: str, text: str | bytes = "", **fields: Any) -> Any:
+    """An error for one problem at a character (or byte) offset of the file."""
+    newline: Any = b"\n" if isinstance(text, bytes) else "\n"
+    line, column = text.count(newline, 0, offset) + 1, offset - text.rfind(newline, 0, offset)
+    return WorkflowsFileError((Problem(filename, line, column, None, *_say(name, **fields)),))
 
 
-_OPAQUE = _Opaque()
+def _say(name: str, words: list[str] | None = None, /, **fields: Any) -> list[str]:
+    """The words of a message (``x-messages[name]`` unless given), placeholders filled in."""
+    return [Template(w).safe_substitute(fields) for w in (words or _MESSAGES[name])[:2]]
 
 
-@dataclass(frozen=True)
-class _KeyUse:
+class _KeyUse(NamedTuple):
     """Where a config key was first referenced, and for which field."""
 
     field_name: str
@@ -327,6 +288,8 @@ class _KeyUse:
 
 
 class _Document:
+    """One file: YAML nodes -> data for the schema, and every problem located at its node."""
+
     def __init__(self, filename: str) -> None:
         self.filename = filename
         self.errors: list[Problem] = []
@@ -335,7 +298,7 @@ class _Document:
         self.built: dict[int, Any] = {}  # node -> data: an alias is built (and checked) once
         self.bad: set[_Path] = set()  # where problems were found, and every path above them
         self.root: Node | None = None
-        self.labels: list[str | None] = []
+        self.labels: list[str | None] = []  # each workflow's id, when it can be shown
 
     def at(self, line: int, column: int, label: str | None, words: list[str]) -> None:
         self.errors.append(Problem(self.filename, line, column, label, *words))
@@ -349,32 +312,37 @@ class _Document:
         self.root = self._compose(text)
         entries = self._node(("workflows",))
         self.entries = entries.value if isinstance(entries, SequenceNode) else []
-        self.labels = [_label_of(entry) for entry in self.entries]
+        for entry in self.entries:
+            pairs = entry.value if isinstance(entry, MappingNode) else []
+            ids = [v for k, v in pairs if _is_str(k) and k.value == "id"][:1]
+            shown = [v.value for v in ids if _is_str(v) and not looks_sensitive(v.value)]
+            self.labels.append(shown[0] if shown else None)
         try:
             self.data = self._data(self.root, ()) if self.root is not None else None
         except RecursionError:
             self.at(1, 1, None, _say("yaml_other", what="RecursionError"))
             return ()
-        if self.root is None:
-            return ()
-        for schema_error in _VALIDATOR.iter_errors(self.data):
-            self._explain(schema_error)
-        return self._workflows()
+        for error in _VALIDATOR.iter_errors(self.data) if self.root is not None else ():
+            self._explain(error)
+        return self._workflows() if self.root is not None else ()
 
     def _compose(self, text: str) -> Node | None:
         """The document's root node, or None after reporting why there is none."""
         try:
             root: Node | None = yaml.compose(text, Loader=_YamlLoader)
         except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark or yaml.Mark("", 0, 0, 0, None, None)
+            mark = exc.problem_mark or exc.context_mark or yaml.Mark("", 0, 0, 0, "", 0)
             # The parser may quote the text it stopped at (an alias name, say): never a secret.
             what = redact(" ".join(part for part in (exc.context, exc.problem) if part))
-            tab = _tab_at(text, mark.line, mark.column)
+            rows = text.split("\n")[mark.line : mark.line + 1] or [""]
+            indentation = rows[0][: len(rows[0]) - len(rows[0].lstrip(" \t"))]
+            tab = rows[0][mark.column : mark.column + 1] == "\t" or (
+                mark.column <= len(indentation) and "\t" in indentation
+            )  # a tab at the position, or in the indentation it is in
             self.at(mark.line + 1, mark.column + 1, None, _say(f"yaml{'_tab' * tab}", what=what))
         except yaml.reader.ReaderError as exc:
-            self.errors += _fail(
-                self.filename, exc.position, "control", text, code=f"{exc.character:04x}"
-            ).problems
+            code = f"{exc.character:04x}"
+            self.errors += _fail(self.filename, exc.position, "control", text, code=code).problems
         except UnicodeEncodeError as exc:  # a lone surrogate in text handed to parse_workflows
             self.errors += _fail(self.filename, exc.start, "surrogate", text).problems
         except (yaml.YAMLError, RecursionError) as exc:
@@ -428,11 +396,11 @@ class _Document:
                 for i, item in enumerate(node.value)
             ]
         else:
-            built, keys = {}, {}
+            built, keys = {}, dict[str | None, Node]()
             for key_node, value_node in node.value:
                 key = self._secret(key_node, path, "key") if key_node.tag == _STR else None
                 if key is None or key in keys:
-                    self._bad_key(path, key_node, keys.get(key))
+                    self._bad_key(path, key_node, None if key is None else keys[key])
                 elif value_node.tag != _STR:
                     built[key] = self._data(value_node, (*path, key))
                 elif len(path) == 2 and key == "jam_signing_secret":  # worded as a literal
@@ -465,22 +433,19 @@ class _Document:
         if isinstance(key_node, ScalarNode):
             self._secret(key_node, path, "key")
         schema = _object_at(path)
-        if schema is not None:  # else a mapping where none belongs: the schema says so
-            name = "duplicate_key" if first else "merge_key" if key_node.tag == _MERGE else ""
-            self.error(
-                key_node,
-                path,
-                _say(
-                    name or "key_not_string",
-                    where=Template(schema["x-where"]).safe_substitute(
-                        field=path[-1] if path else ""
-                    ),
-                    shown=_shown(key_node.value) if first else "",
-                    first_line=_position(first)[0] if first else 0,
-                    kind=_kind(key_node),
-                    valid=", ".join(schema["properties"]),
-                ),
-            )
+        if schema is None:
+            return  # a mapping where none belongs: the schema says so
+        name = "duplicate_key" if first else "merge_key" if key_node.tag == _MERGE else ""
+        where = Template(schema["x-where"]).safe_substitute(field=path[-1] if path else "")
+        words = _say(
+            name or "key_not_string",
+            where=where,
+            shown=_shown(key_node.value) if first else "",
+            first_line=_position(first)[0] if first else 0,
+            kind=_kind(key_node),
+            valid=", ".join(schema["properties"]),
+        )
+        self.error(key_node, path, words)
 
     def _explain(self, error: ValidationError) -> None:
         """Words a schema error from the annotations on its schema path, at its node."""
@@ -489,11 +454,9 @@ class _Document:
         node = self._node(path)
         keyword: Any = error.validator  # jsonschema types these loosely: set on every error
         value: Any = error.instance
-        if (
-            node is None
-            or id(node) in self.quiet
-            or (keyword == "oneOf" and isinstance(value, str))
-        ):
+        schema: Any = error.schema
+        rule: Any = error.validator_value
+        if node is None or id(node) in self.quiet or (keyword, type(value)) == ("oneOf", str):
             return  # a literal URL is worded with the relay's host rule, in _workflows
         fields = _fields(path, node, value, self._label(path))
         if keyword == "oneOf" and isinstance(value, dict):
@@ -501,40 +464,28 @@ class _Document:
                 if sub.relative_schema_path[0] == 0:  # the {config: KEY} branch's own errors
                     self._explain(sub)
         elif keyword == "additionalProperties":
-            fields.update(where=Template(error.schema["x-where"]).safe_substitute(fields))
-            fields.update(valid=", ".join(error.schema["properties"]))
+            fields.update(valid=", ".join(schema["properties"]))
+            fields.update(where=Template(schema["x-where"]).safe_substitute(fields))
             for key in value:
-                if key not in error.schema["properties"] and (key_node := self._node(path, key)):
-                    fields.update(
-                        shown=_shown(key), closest=_closest(key, error.schema["properties"])
-                    )
+                if key not in schema["properties"] and (key_node := self._node(path, key)):
+                    closest = _closest(key, schema["properties"])
+                    fields.update(shown=_shown(key), closest=closest)
                     words = _MESSAGES["unknown_key"]
-                    self.error(
-                        key_node,
-                        path,
-                        _say("", [words[0], words[2 if fields["closest"] else 1]], **fields),
-                    )
+                    words = [words[0], words[2 if closest else 1]]
+                    self.error(key_node, path, _say("", words, **fields))
         elif keyword == "required":
-            for name in error.validator_value:
+            for name in rule:
                 if name not in value:
-                    self.error(
-                        node,
-                        path,
-                        _say("", error.schema["properties"][name]["x-missing"], **fields),
-                    )
+                    words = schema["properties"][name]["x-missing"]
+                    self.error(node, path, _say("", words, **fields))
         elif keyword == "uniqueItems":
             for index, item in enumerate(value):
                 if isinstance(item, str) and (first := value.index(item)) < index:
                     line = _position(node.value[first])[0]
                     fields.update(shown=_shown(item), first_line=line)
-                    words = _say("duplicate_item", **fields)
-                    self.error(node.value[index], path, words, once=True)
+                    self.error(node.value[index], path, _say("duplicate_item", **fields), True)
         else:
-            schemas = [_VALIDATOR.schema]
-            for step in list(error.absolute_schema_path)[:-1]:
-                schemas.append(schemas[-1][step])
-            schemas = [s for s in schemas if isinstance(s, dict)]  # not allOf lists
-            self.error(node, path, _words(keyword, error, schemas, fields), once=True)
+            self.error(node, path, _words(error, fields), once=True)
 
     def _workflows(self) -> tuple[Workflow, ...]:
         """The valid entries as Workflows, after what the schema cannot compare."""
@@ -573,17 +524,17 @@ class _Document:
                         Problem(self.filename, *_position(url_node), label, *words)
                     )
             if path not in self.bad:
-                workflows.append(
-                    Workflow(
-                        entry["id"],
-                        entry.get("description", ""),
-                        refs.get(_URL) or LiteralUrl(str(url)),
-                        refs.get("jam_signing_secret"),
-                        tuple(entry.get("events", DEFAULT_EVENTS)),
-                        None if entry.get("stacks") is None else tuple(entry["stacks"]),
-                        line,
-                    )
+                stacks = entry.get("stacks")
+                workflow = Workflow(
+                    entry["id"],
+                    entry.get("description", ""),
+                    refs.get(_URL) or LiteralUrl(str(url)),
+                    refs.get("jam_signing_secret"),
+                    tuple(entry.get("events", DEFAULT_EVENTS)),
+                    None if stacks is None else tuple(stacks),
+                    line,
                 )
+                workflows.append(workflow)
         self._check_env_budgets(workflows)
         return tuple(workflows)
 
@@ -600,24 +551,23 @@ class _Document:
         if first is use or (same_workflow and first.field_name == use.field_name):
             return  # the first use, or the same key given twice in one workflow (a duplicate key)
         url_key, secret_key = (_suggested_key(use.label, suffix) for suffix in _KEY_SUFFIX.values())
+        whose = f" of workflow '{first.label}'" if first.label else " of another workflow"
         why = "both" if first.field_name != use.field_name else use.field_name
+        words = _MESSAGES["key_reused"]
         words = _say(
-            "key_reused",
+            "",
+            [words[0], words[2 if same_workflow else 1]],
             key=ref.key,
             field=use.field_name,
             first_field=first.field_name,
             first_line=first.line,
-            whose=""
-            if same_workflow
-            else f" of workflow '{first.label}'"
-            if first.label
-            else " of another workflow",
+            whose="" if same_workflow else whose,
             why=_MESSAGES[f"key_why_{why}"][0],
             url_key=url_key,
             secret_key=secret_key,
             own_key=url_key if use.field_name == _URL else secret_key,
         )
-        self.at(ref.line, ref.column, use.label, [words[0], words[2 if same_workflow else 1]])
+        self.at(ref.line, ref.column, use.label, words)
 
     def _check_env_budgets(self, workflows: list[Workflow]) -> None:
         """Each stack's workflows must fit one relay's environment (``relay_env.env_budget``).
@@ -638,45 +588,42 @@ class _Document:
                 self.at(over.line, 1, over.id, problem.split(" Fix: ", 1))
 
 
-def _words(keyword: str, error: ValidationError, schemas: list[Any], fields: dict[str, Any]) -> Any:
-    """(problem, fix) for a failed keyword, from the nearest ``x-errors`` on its schema path."""
-    value = error.instance
+def _words(error: ValidationError, fields: dict[str, Any]) -> list[str]:
+    """[problem, fix] for a failed keyword, from the nearest ``x-errors`` on its schema path."""
+    keyword: Any = error.validator
+    rule_value: Any = error.validator_value
+    value, candidates = error.instance, [keyword, "*"]
+    schemas = [_VALIDATOR.schema]
+    for step in list(error.absolute_schema_path)[:-1]:
+        schemas.append(schemas[-1][step])
+    schemas = [s for s in reversed(schemas) if isinstance(s, dict)]  # innermost first
     if isinstance(value, str):
-        if kind := secret_kind(value):
+        if kind := secret_kind(value):  # a URL where a name belongs has its own words
+            candidates.insert(0, "url")
             fields["what"] = kind
-        for rule in reversed(schemas):  # which part of the rule: the nearest x-broken
-            broken = rule.get("x-broken")
-            broken = broken if isinstance(broken, str) else (broken or {}).get(keyword)
-            if broken is not None:
-                bad = {c for c in value if not re.search(rule.get("pattern", "^$"), c)}
-                fields["bad_chars"] = ", ".join(repr(c) for c in sorted(bad))
-                fields["limit"] = error.validator_value
-                fields["broken"] = Template(broken).safe_substitute(fields)
-                break
-    candidates = ["url"] if "what" in fields else []
-    candidates += [f"{keyword}:string"] if isinstance(value, str) else []
-    table = next((rule["x-errors"] for rule in reversed(schemas) if "x-errors" in rule), {})
-    words = next((table[c] for c in [*candidates, keyword, "*"] if c in table), None)
-    if words is not None:
-        if keyword == "enum" and isinstance(value, str):
-            fields["valid"] = ", ".join(error.validator_value)
-            fields["closest"] = _closest(value, error.validator_value)
-        if fields.get("closest") and len(words) > 2:
-            words = [words[0], words[2]]
-        return [Template(w).safe_substitute(fields) for w in words[:2]]
-    # A rule without words of its own (a schema change): say which, never the value.
-    return f"'{fields['name']}' breaks the schema's '{keyword}' rule.", (
-        "See the workflows.yaml reference in README.md and workflows.schema.json."
-    )
+        candidates.insert(-2, f"{keyword}:string")
+        rule: dict[str, Any] = next((s for s in schemas if "x-broken" in s), {})  # which part
+        broken = rule.get("x-broken", "")
+        broken = broken if isinstance(broken, str) else broken.get(keyword, "")
+        bad = {c for c in value if not re.search(rule.get("pattern", "^$"), c)}
+        fields.update(bad_chars=", ".join(repr(c) for c in sorted(bad)), limit=rule_value)
+        fields["broken"] = Template(broken).safe_substitute(fields)
+        if keyword == "enum":
+            fields["valid"] = ", ".join(rule_value)
+            fields["closest"] = _closest(value, rule_value)
+    table: dict[str, list[str]] = next((s["x-errors"] for s in schemas if "x-errors" in s), {})
+    words = next((table[c] for c in candidates if c in table), None)
+    if words is None:  # a rule without words of its own (a schema change): never the value
+        return _say("unworded", keyword=keyword, **fields)
+    return _say("", [words[0], words[2 if fields.get("closest") else 1]], **fields)
 
 
 def _fields(path: _Path, node: Node, value: Any, label: str | None) -> dict[str, Any]:
     """The placeholders a schema's wording may use, for the value at ``path``."""
     scalar = isinstance(node, ScalarNode) and node.tag != _NULL
-    name = next((str(s) for s in reversed(path) if isinstance(s, str)), "")
     field_name = str(path[2]) if len(path) > 2 else ""
-    fields = {
-        "name": name,
+    fields: dict[str, Any] = {
+        "name": next((str(s) for s in reversed(path) if isinstance(s, str)), ""),
         "field": field_name,
         "kind": _kind(node),
         "shown": _shown(node.value if isinstance(node, ScalarNode) else str(value)),
@@ -696,10 +643,8 @@ def _fields(path: _Path, node: Node, value: Any, label: str | None) -> dict[str,
 
 def _object_at(path: _Path) -> Any:
     """The schema of the mapping at a data path, when one belongs there."""
-    if not path:
-        return SCHEMA
-    if len(path) == 2 and path[0] == "workflows":
-        return _DEFS["workflow"]
+    if not path or (len(path) == 2 and path[0] == "workflows"):
+        return _DEFS["workflow"] if path else SCHEMA
     return _DEFS["configRef"] if len(path) == 3 and path[2] in _KEY_SUFFIX else None
 
 
@@ -707,23 +652,11 @@ def _position(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _tab_at(text: str, line: int, column: int) -> bool:
-    """True when the parser's position (0-based) is a tab, or inside an indentation holding one."""
-    lines = text.split("\n")
-    if line >= len(lines):
-        return False
-    row = lines[line]
-    indentation = row[: len(row) - len(row.lstrip(" \t"))]
-    return row[column : column + 1] == "\t" or (column <= len(indentation) and "\t" in indentation)
-
-
 def _kind(node: Node) -> str:
-    """What a node is, in words, for 'expected X, not Y' messages."""
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    return _TAG_NAMES.get(node.tag, f"a value tagged '{node.tag}'")
+    """What a node is, in words, for 'must be X, not Y' messages."""
+    kind = "mapping" if isinstance(node, MappingNode) else node.tag
+    kind = "list" if isinstance(node, SequenceNode) else kind
+    return str(SCHEMA["x-kinds"].get(kind, f"a value tagged '{node.tag}'"))
 
 
 def _is_str(node: Node) -> bool:
@@ -735,17 +668,6 @@ def _shown(text: str) -> str:
     if looks_sensitive(text):
         return "(value not shown: it looks like a URL or a secret)"
     return repr(text[:57] + "...") if len(text) > 60 else repr(text)
-
-
-def _label_of(entry: Node) -> str | None:
-    """A workflow entry's id when it can be shown in messages (valid or not)."""
-    if isinstance(entry, MappingNode):
-        for key_node, value_node in entry.value:
-            if _is_str(key_node) and key_node.value == "id":
-                if _is_str(value_node) and not looks_sensitive(value_node.value):
-                    return str(value_node.value)
-                return None
-    return None
 
 
 def _closest(word: str, choices: Iterable[str]) -> str | None:
@@ -763,29 +685,20 @@ def _closest(word: str, choices: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def _unknown_key_fix(key: str, valid: tuple[str, ...]) -> str:
-    suggestion, listed = _closest(key, valid), ", ".join(valid)
-    if suggestion is not None:
-        return f"Did you mean '{suggestion}'? Valid keys here: {listed}."
-    return f"Remove it; valid keys here: {listed}."
-
-
 def _suggested_id(workflow_id: str) -> str | None:
     """A valid id close to an invalid one (``Billing_Handoff`` -> ``billing-handoff``)."""
     if looks_sensitive(workflow_id):
         return None
     candidate = re.sub(r"[^a-z0-9]+", "-", workflow_id.lower())
-    candidate = re.sub(r"^[^a-z]+", "", candidate)[:WORKFLOW_ID_MAX_LENGTH].rstrip("-")
-    return candidate if is_valid_workflow_id(candidate) else None
+    candidate = re.sub(r"^[^a-z]+", "", candidate)[: naming.WORKFLOW_ID_MAX_LENGTH].rstrip("-")
+    return candidate if naming.is_valid_workflow_id(candidate) else None
 
 
 def _suggested_key(workflow_id: str | None, suffix: str) -> str:
     """``billing-handoff`` + ``IntercomUrl`` -> ``billingHandoffIntercomUrl``."""
-    if workflow_id and not is_valid_workflow_id(workflow_id):
+    if workflow_id and not naming.is_valid_workflow_id(workflow_id):
         workflow_id = _suggested_id(workflow_id)
-    if not workflow_id:
-        return "myWorkflow" + suffix
-    first, *rest = workflow_id.split("-")
+    first, *rest = (workflow_id or "my-workflow").split("-")
     return first + "".join(part.capitalize() for part in rest) + suffix
 
 
@@ -796,18 +709,18 @@ def _suggested_key(workflow_id: str | None, suffix: str) -> str:
 def _url_problem(url: str) -> tuple[str, str] | None:
     """(what is wrong, fix) for an Intercom webhook URL, never quoting it; None when usable."""
     try:
-        host_ok = is_valid_host(urlsplit(url).hostname or "")
+        host_ok = naming.is_valid_host(urlsplit(url).hostname or "")
     except ValueError:
         host_ok = False
     if _LITERAL_URL.is_valid(url) and host_ok:
         return None
     name, fields = _url_issue(url) or ("other", {})
-    problem, fix = (Template(words).safe_substitute(fields) for words in _URL_WORDS[name])
+    problem, fix = _say("", _URL_WORDS[name], **fields)
     return problem, fix
 
 
 def _url_issue(url: str) -> tuple[str, dict[str, str]] | None:
-    """Which of the schema's ``x-problems`` an Intercom URL has (the first), and its details."""
+    """Which of the schema's ``x-problems`` an Intercom URL has first, and its details."""
     stripped_url = url.strip().rstrip("/")
     last = stripped_url.rsplit("/", 1)[-1]
     if holds_signing_secret(url) or not url.strip():
@@ -823,34 +736,45 @@ def _url_issue(url: str) -> tuple[str, dict[str, str]] | None:
     except ValueError:
         return "unparsable", {}
     scheme, path = parts.scheme.lower(), parts.path
-    stripped, unusable = path.rstrip("/"), next((c for c in path if not "!" <= c <= "~"), None)
-    trailing = "/" * (len(path) - len(stripped))
-    checks: list[tuple[object, str, dict[str, str]]] = [
-        (not parts.scheme or not parts.netloc, "relative", {}),
-        (scheme != "https", "scheme", {"scheme": scheme if _SCHEME_RE.fullmatch(scheme) else "?"}),
-        ("@" in parts.netloc, "credentials", {}),
-        (not host, "no_host", {}),
-        (host and not is_valid_host(host), "host", {"broken": _host_rule_broken(host or "")}),
-        (not _port_is_valid(parts.netloc), "port", {}),
-        (parts.query or url.endswith("?"), "query", {}),
-        (parts.fragment or url.endswith("#"), "fragment", {}),
-        (unusable, "non_ascii" if (unusable or "").isprintable() else "control", {}),
-        (any(c in "<>{}" for c in path), "bracket", {}),
-        ("//" in stripped, "empty_segment", {}),
-        (not stripped, "no_path", {}),
-        (trailing, "trailing", {}),
+    stripped, unusable = path.rstrip("/"), next((c for c in path if not "!" <= c <= "~"), "")
+    trailing, bracket = (
+        "/" * (len(path) - len(stripped)),
+        next((c for c in path if c in "<>{}"), ""),
+    )
+    checks: list[tuple[object, str]] = [
+        (not parts.scheme or not parts.netloc, "relative"),
+        (scheme != "https", "scheme"),
+        ("@" in parts.netloc, "credentials"),
+        (not host, "no_host"),
+        (host and not naming.is_valid_host(host), "host"),
+        (not _port_is_valid(parts.netloc), "port"),
+        (parts.query or url.endswith("?"), "query"),
+        (parts.fragment or url.endswith("#"), "fragment"),
+        (unusable, "non_ascii" if unusable.isprintable() else "control"),
+        (bracket, "bracket"),
+        ("//" in stripped, "empty_segment"),
+        (not stripped, "no_path"),
+        (trailing, "trailing"),
     ]
-    name, details = next(((n, d) for failed, n, d in checks if failed), ("", {}))
-    if details.get("scheme") == "?":
-        details["scheme"] = "another scheme"
-    if name in ("non_ascii", "control") and unusable is not None:
-        details = {"code": f"U+{ord(unusable):04X}", "encoded": quote(unusable, safe="")}
-    if name == "bracket":
-        details = {"bracket": next(c for c in path if c in "<>{}")}
-    if name == "trailing":
-        what = "a trailing slash" if len(trailing) == 1 else f"{len(trailing)} trailing slashes"
-        details = {"what": what, "trailing": trailing}
-    return (name, details) if name else None
+    name = next((name for failed, name in checks if failed), "")
+    return (
+        (
+            name,
+            {
+                "scheme": scheme if _SCHEME_RE.fullmatch(scheme) else "another scheme",
+                "broken": _host_rule_broken(host) if name == "host" and host else "",
+                "code": f"U+{ord(unusable):04X}" if unusable else "",
+                "encoded": quote(unusable, safe=""),
+                "bracket": bracket,
+                "what": "a trailing slash"
+                if len(trailing) == 1
+                else f"{len(trailing)} trailing slashes",
+                "trailing": trailing,
+            },
+        )
+        if name
+        else None
+    )
 
 
 _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]{0,15}")
@@ -870,8 +794,7 @@ def _port_is_valid(netloc: str) -> bool:
     Read by hand: ``SplitResult.port`` raises on a bad port and, depending on the Python
     version, accepts signs and non-ASCII digits.
     """
-    after_host = netloc.rpartition("]")[2] if netloc.startswith("[") else netloc
-    port = after_host.partition(":")[2]
+    port = (netloc.rpartition("]")[2] if netloc.startswith("[") else netloc).partition(":")[2]
     return not port or (_PORT_RE.fullmatch(port) is not None and 1 <= int(port) <= 65535)
 
 
@@ -895,6 +818,6 @@ def _host_rule_broken(host: str) -> str:
         if not all(c.isascii() and (c.isalnum() or c == "-") for c in ascii_label):
             return "it contains a character other than letters, digits, hyphens and dots"
         ascii_labels.append(ascii_label)
-    if (length := len(".".join(ascii_labels))) > HOST_MAX_LENGTH:
-        return f"it is {length} characters long, the limit is {HOST_MAX_LENGTH}"
+    if (length := len(".".join(ascii_labels))) > naming.HOST_MAX_LENGTH:
+        return f"it is {length} characters long, the limit is {naming.HOST_MAX_LENGTH}"
     return "it is not a DNS name or an IP address"
