@@ -5,6 +5,7 @@ one Cloud KMS key per stack for a self-managed Pulumi backend."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pulumi
@@ -56,7 +57,6 @@ class GitHubDeploy(pulumi.ComponentResource):
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         settings = args.settings
-        child = pulumi.ResourceOptions(parent=self)
 
         apis = self._enable_apis(name, settings)
         after_apis = pulumi.ResourceOptions(parent=self, depends_on=apis)
@@ -109,31 +109,12 @@ class GitHubDeploy(pulumi.ComponentResource):
         )
 
         for stack, deployer in deployers.items():
-            target = settings.stack_projects[stack]
-            for role in DEPLOYER_ROLES:
-                condition = None
-                if role == "roles/resourcemanager.projectIamAdmin":
-                    condition = gcp.projects.IAMMemberConditionArgs(
-                        title="grants the relay's build roles only",
-                        expression=grant_limit_condition(),
-                    )
-                gcp.projects.IAMMember(
-                    f"{name}-deployer-{stack}-{_short(role)}",
-                    project=target,
-                    role=role,
-                    member=deployer.member,
-                    condition=condition,
-                    opts=child,
-                )
-        preview_target = settings.stack_projects[PREVIEW_STACK]
-        for role in PREVIEWER_ROLES:
-            gcp.projects.IAMMember(
-                f"{name}-previewer-{_short(role)}",
-                project=preview_target,
-                role=role,
-                member=previewer.member,
-                opts=child,
+            self._project_roles(
+                f"{name}-deployer-{stack}", settings.stack_projects[stack], DEPLOYER_ROLES, deployer
             )
+        self._project_roles(
+            f"{name}-previewer", settings.stack_projects[PREVIEW_STACK], PREVIEWER_ROLES, previewer
+        )
 
         variables: dict[str, pulumi.Input[str]] = {
             "GCP_WORKLOAD_IDENTITY_PROVIDER": provider.name,
@@ -199,6 +180,26 @@ class GitHubDeploy(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return _Identity(sa.email, sa.email.apply(lambda email: f"serviceAccount:{email}"))
+
+    def _project_roles(
+        self, resource_prefix: str, project: str, roles: Iterable[str], identity: _Identity
+    ) -> None:
+        """``identity``'s project-level grants; projectIamAdmin only ever with its limit."""
+        for role in roles:
+            condition = None
+            if role == "roles/resourcemanager.projectIamAdmin":
+                condition = gcp.projects.IAMMemberConditionArgs(
+                    title="grants the relay's build roles only",
+                    expression=grant_limit_condition(),
+                )
+            gcp.projects.IAMMember(
+                f"{resource_prefix}-{_short(role)}",
+                project=project,
+                role=role,
+                member=identity.member,
+                condition=condition,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
 
     def _state_backend(
         self,
