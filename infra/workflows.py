@@ -80,14 +80,15 @@ _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
 )
 _Validator = extend(Draft202012Validator, type_checker=_TYPES)  # type: ignore[no-untyped-call]
-_DROPPED = {"$schema", "title", "description", "default", "$defs"}  # neither rule nor wording
+_DROPPED = {"$schema", "title", "description", "default", "$defs"}
 
 
-def _inlined(schema: dict[str, Any]) -> Any:
+def _inlined(schema: dict[str, Any], words: bool = False) -> Any:
     """The schema with each (local, non-recursive) ``$ref`` replaced by its target.
 
     jsonschema resolves a ``$ref`` on every use, which made validation several times slower.
-    A target is merged in place when no keyword clashes, else added to ``allOf``.
+    A target is merged in place when no keyword clashes, else added to ``allOf``. Without
+    ``words`` the ``x-`` annotations go too: validation then never visits them.
     """
 
     def inline(node: Any) -> Any:
@@ -95,7 +96,8 @@ def _inlined(schema: dict[str, Any]) -> Any:
             return [inline(item) for item in node]
         if not isinstance(node, dict):
             return node
-        out = {k: inline(v) for k, v in node.items() if k not in _DROPPED}
+        kept = {k: v for k, v in node.items() if k not in _DROPPED and (words or k[:2] != "x-")}
+        out = {k: inline(v) for k, v in kept.items()}
         if "properties" in node:  # its keys are property names, not keywords
             out["properties"] = {k: inline(v) for k, v in node["properties"].items()}
         if "$ref" in node:
@@ -110,6 +112,7 @@ def _inlined(schema: dict[str, Any]) -> Any:
 
 
 _VALIDATOR = _Validator(_inlined(SCHEMA))
+_WORDED = _inlined(SCHEMA, words=True)  # the same paths, with the wording
 _LITERAL_URL = _Validator(_inlined({"$defs": _DEFS, "$ref": "#/$defs/literalIntercomUrl"}))
 # The C loader is several times faster; the pure-Python one gives the same nodes and marks.
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -454,7 +457,8 @@ class _Document:
         node = self._node(path)
         keyword: Any = error.validator  # jsonschema types these loosely: set on every error
         value: Any = error.instance
-        schema: Any = error.schema
+        schemas = _worded(error)
+        schema = schemas[0]
         rule: Any = error.validator_value
         if node is None or id(node) in self.quiet or (keyword, type(value)) == ("oneOf", str):
             return  # a literal URL is worded with the relay's host rule, in _workflows
@@ -485,7 +489,7 @@ class _Document:
                     fields.update(shown=_shown(item), first_line=line)
                     self.error(node.value[index], path, _say("duplicate_item", **fields), True)
         else:
-            self.error(node, path, _words(error, fields), once=True)
+            self.error(node, path, _words(error, schemas, fields), once=True)
 
     def _workflows(self) -> tuple[Workflow, ...]:
         """The valid entries as Workflows, after what the schema cannot compare."""
@@ -588,15 +592,21 @@ class _Document:
                 self.at(over.line, 1, over.id, problem.split(" Fix: ", 1))
 
 
-def _words(error: ValidationError, fields: dict[str, Any]) -> list[str]:
+def _worded(error: ValidationError) -> list[dict[str, Any]]:
+    """The schemas on an error's schema path, innermost (the one that failed) first."""
+    schemas = [_WORDED]
+    for step in list(error.absolute_schema_path)[:-1]:
+        schemas.append(schemas[-1][step])
+    return [s for s in reversed(schemas) if isinstance(s, dict)]  # not allOf lists
+
+
+def _words(
+    error: ValidationError, schemas: list[dict[str, Any]], fields: dict[str, Any]
+) -> list[str]:
     """[problem, fix] for a failed keyword, from the nearest ``x-errors`` on its schema path."""
     keyword: Any = error.validator
     rule_value: Any = error.validator_value
     value, candidates = error.instance, [keyword, "*"]
-    schemas = [_VALIDATOR.schema]
-    for step in list(error.absolute_schema_path)[:-1]:
-        schemas.append(schemas[-1][step])
-    schemas = [s for s in reversed(schemas) if isinstance(s, dict)]  # innermost first
     if isinstance(value, str):
         if kind := secret_kind(value):  # a URL where a name belongs has its own words
             candidates.insert(0, "url")
