@@ -17,6 +17,7 @@ QUERY = (
     'resource.type="cloud_run_revision" AND resource.labels.service_name="jam-fin-relay-dev" '
     f'AND jsonPayload.conversation_id="{CONVERSATION}"'
 )
+ACCOUNT = "ops@acme.example"  # what `gcloud auth list` prints when someone is logged in
 ENTRIES = [
     {
         "timestamp": "2026-11-26T10:00:01.5Z",
@@ -84,6 +85,17 @@ def _env(bin_dir: Path, tmp_path: Path, **extra: str) -> dict[str, str]:
     return {"PATH": str(bin_dir), "FAKE_ARGV_LOG": str(tmp_path / "argv.log"), **extra}
 
 
+@pytest.fixture
+def trace(relayctl, bin_dir: Path, tmp_path: Path):
+    """``relayctl trace ARGS`` with only ``bin_dir`` on PATH; keywords set the stand-in's
+    FAKE_* variables."""
+
+    def run(*args: str, **fake: str):
+        return relayctl("trace", *args, env_extra=_env(bin_dir, tmp_path, **fake))
+
+    return run
+
+
 def _calls(tmp_path: Path) -> list[list[str]]:
     log = tmp_path / "argv.log"
     if not log.exists():
@@ -91,21 +103,15 @@ def _calls(tmp_path: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines()]
 
 
-def test_the_printed_query_is_the_filter_module_s(relayctl, bin_dir, tmp_path):
-    result = relayctl(
-        "trace", "--conversation", CONVERSATION, "--stack", "dev",
-        env_extra=_env(bin_dir, tmp_path),
-    )  # fmt: skip
+def test_the_printed_query_is_the_filter_module_s(trace):
+    result = trace("--conversation", CONVERSATION, "--stack", "dev")
     assert result.returncode == 0, result.stderr
     assert m.conversation_lines(CONVERSATION, "jam-fin-relay-dev") == QUERY
     assert f"  {QUERY}\n" in result.stdout
 
 
-def test_without_gcloud_it_prints_the_query_and_says_so(relayctl, bin_dir, tmp_path):
-    result = relayctl(
-        "trace", "--conversation", CONVERSATION, "--stack", "dev",
-        env_extra=_env(bin_dir, tmp_path),
-    )  # fmt: skip
+def test_without_gcloud_it_prints_the_query_and_says_so(trace):
+    result = trace("--conversation", CONVERSATION, "--stack", "dev")
     assert result.returncode == 0, result.stderr
     assert "gcloud is not installed" in result.stdout
     assert "gcloud logging read" in result.stdout  # the command to run it yourself
@@ -113,23 +119,16 @@ def test_without_gcloud_it_prints_the_query_and_says_so(relayctl, bin_dir, tmp_p
     assert "Webhook Portal" in result.stdout
 
 
-def test_not_logged_in_it_asks_for_login_and_reads_nothing(relayctl, gcloud, bin_dir, tmp_path):
-    result = relayctl(
-        "trace", "--conversation", CONVERSATION, "--stack", "dev",
-        env_extra=_env(bin_dir, tmp_path, FAKE_ACCOUNT=""),
-    )  # fmt: skip
+def test_not_logged_in_it_asks_for_login_and_reads_nothing(trace, gcloud, tmp_path):
+    result = trace("--conversation", CONVERSATION, "--stack", "dev", FAKE_ACCOUNT="")
     assert result.returncode == 0, result.stderr
     assert "gcloud auth login" in result.stdout
     assert [call[:2] for call in _calls(tmp_path)] == [["auth", "list"]]
 
 
-def test_logged_in_it_runs_the_query_and_shows_each_line(relayctl, gcloud, bin_dir, tmp_path):
-    result = relayctl(
-        "trace", "--conversation", CONVERSATION, "--stack", "dev",
-        env_extra=_env(
-            bin_dir, tmp_path, FAKE_ACCOUNT="ops@acme.example", FAKE_ENTRIES=json.dumps(ENTRIES)
-        ),
-    )  # fmt: skip
+def test_logged_in_it_runs_the_query_and_shows_each_line(trace, gcloud, tmp_path):
+    logged_in = {"FAKE_ACCOUNT": ACCOUNT, "FAKE_ENTRIES": json.dumps(ENTRIES)}
+    result = trace("--conversation", CONVERSATION, "--stack", "dev", **logged_in)
     assert result.returncode == 0, result.stderr
     read = [call for call in _calls(tmp_path) if call[:2] == ["logging", "read"]]
     assert len(read) == 1
@@ -142,11 +141,8 @@ def test_logged_in_it_runs_the_query_and_shows_each_line(relayctl, gcloud, bin_d
     ]
 
 
-def test_logged_in_with_no_lines_it_points_to_jam(relayctl, gcloud, bin_dir, tmp_path):
-    result = relayctl(
-        "trace", "--conversation", CONVERSATION,
-        env_extra=_env(bin_dir, tmp_path, FAKE_ACCOUNT="ops@acme.example", FAKE_ENTRIES="[]"),
-    )  # fmt: skip
+def test_logged_in_with_no_lines_it_points_to_jam(trace, gcloud, tmp_path):
+    result = trace("--conversation", CONVERSATION, FAKE_ACCOUNT=ACCOUNT, FAKE_ENTRIES="[]")
     assert result.returncode == 0, result.stderr
     assert "never reached the relay" in result.stdout
     read = next(call for call in _calls(tmp_path) if call[:2] == ["logging", "read"])
@@ -155,11 +151,10 @@ def test_logged_in_with_no_lines_it_points_to_jam(relayctl, gcloud, bin_dir, tmp
     assert not any(arg.startswith("--project") for arg in read)
 
 
-def test_a_gcloud_failure_is_reported_with_exit_1(relayctl, gcloud, bin_dir, tmp_path):
-    result = relayctl(
-        "trace", "--conversation", CONVERSATION, "--stack", "dev",
-        env_extra=_env(bin_dir, tmp_path, FAKE_ACCOUNT="ops@acme.example", FAKE_FAIL="1"),
-    )  # fmt: skip
+def test_a_gcloud_failure_is_reported_with_exit_1(trace, gcloud):
+    result = trace(
+        "--conversation", CONVERSATION, "--stack", "dev", FAKE_ACCOUNT=ACCOUNT, FAKE_FAIL="1"
+    )
     assert result.returncode == 1
     assert "PERMISSION_DENIED" in result.stderr
 
@@ -175,32 +170,21 @@ def test_a_gcloud_failure_is_reported_with_exit_1(relayctl, gcloud, bin_dir, tmp
         "ünïcode",
     ],
 )
-def test_a_conversation_id_the_relay_would_refuse_is_a_usage_error(
-    relayctl, gcloud, bin_dir, tmp_path, bad
-):
-    result = relayctl(
-        "trace", "--conversation", bad, "--stack", "dev",
-        env_extra=_env(bin_dir, tmp_path, FAKE_ACCOUNT="ops@acme.example"),
-    )  # fmt: skip
+def test_a_conversation_id_the_relay_would_refuse_is_a_usage_error(trace, gcloud, tmp_path, bad):
+    result = trace("--conversation", bad, "--stack", "dev", FAKE_ACCOUNT=ACCOUNT)
     assert result.returncode == 2
     assert "--conversation" in result.stderr
     assert _calls(tmp_path) == []  # gcloud never ran
 
 
-def test_a_functionname_setting_names_the_service(relayctl, project, bin_dir, tmp_path):
+def test_a_functionname_setting_names_the_service(trace, project):
     stack = project / "Pulumi.dev.yaml"
     stack.write_text(stack.read_text() + "  jam-fin-relay:functionName: support-relay\n")
-    result = relayctl(
-        "trace", "--conversation", CONVERSATION, "--stack", "dev",
-        env_extra=_env(bin_dir, tmp_path),
-    )  # fmt: skip
+    result = trace("--conversation", CONVERSATION, "--stack", "dev")
     assert 'resource.labels.service_name="support-relay"' in result.stdout
 
 
-def test_an_unknown_stack_is_a_usage_error(relayctl, bin_dir, tmp_path):
-    result = relayctl(
-        "trace", "--conversation", CONVERSATION, "--stack", "nope",
-        env_extra=_env(bin_dir, tmp_path),
-    )  # fmt: skip
+def test_an_unknown_stack_is_a_usage_error(trace):
+    result = trace("--conversation", CONVERSATION, "--stack", "nope")
     assert result.returncode == 2
     assert "Pulumi.nope.yaml" in result.stderr
