@@ -11,10 +11,20 @@ from bootstrap.access import DEPLOYER_ROLES, ORGANIZATION_ROLES
 REPO = Path(__file__).resolve().parents[2]
 
 
-def deploy_section() -> str:
+def readme_section(heading: str, next_heading: str) -> str:
+    """From ``heading`` to the next line starting with ``next_heading`` (its level)."""
     readme = (REPO / "README.md").read_text()
-    start = readme.index("### Deploy from GitHub")
-    return readme[start : readme.index("\n## ", start)]
+    start = readme.index(heading)
+    return readme[start : readme.index(f"\n{next_heading}", start + 1)]
+
+
+def deploy_section() -> str:
+    return readme_section("### Deploy from GitHub", "## ")
+
+
+def prerequisites_step() -> str:
+    """Path to production, step 1."""
+    return readme_section("### 1. Prerequisites", "### ")
 
 
 def table_rows() -> dict[str, str]:
@@ -65,17 +75,13 @@ def test_readme_reads_the_outputs_the_bootstrap_exports():
 def test_readme_prerequisites_list_the_roles_the_deployers_get():
     # Path to production, step 1 lists what the identity running `pulumi up` needs: from a
     # laptop or as a bootstrap deployer, the same roles.
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("### 1. Prerequisites")
-    step = readme[start : readme.index("\n### ", start + 1)]
+    step = prerequisites_step()
     for role in DEPLOYER_ROLES:
         assert f"`{role}`" in step, role
 
 
 def test_readme_prerequisites_name_the_organisation_role_and_who_grants_it():
-    readme = (REPO / "README.md").read_text()
-    start = readme.index("### 1. Prerequisites")
-    step = readme[start : readme.index("\n### ", start + 1)]
+    step = prerequisites_step()
     for role in ORGANIZATION_ROLES:
         assert f"`{role}`" in step, role
     assert "allUsersWithPolicyException" in step
