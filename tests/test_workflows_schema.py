@@ -317,3 +317,59 @@ def test_an_upper_case_https_url_is_valid_in_the_schema_and_the_loader() -> None
     assert validator().is_valid(document)
     text = f"version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: '{url}'\n"
     assert [w.id for w in parse_workflows(text).workflows] == ["a"]
+
+
+def without_words(node: Any) -> Any:
+    if isinstance(node, list):
+        return [without_words(item) for item in node]
+    if isinstance(node, dict):
+        return {k: without_words(v) for k, v in node.items() if not k.startswith("x-")}
+    return node
+
+
+def test_the_wording_never_changes_what_is_validated() -> None:
+    """The loader finds an error's words at the same schema path in the worded schema."""
+    assert without_words(loader._inlined(SCHEMA, words=True)) == loader._inlined(SCHEMA)
+    assert without_words(SCHEMA) != SCHEMA  # the committed schema does carry the words
+
+
+@pytest.mark.parametrize(
+    "path", sorted((FIXTURES / "invalid").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_every_placeholder_in_the_schemas_words_is_filled_in(path: Path) -> None:
+    with pytest.raises(WorkflowsFileError) as caught:
+        parse_workflows(path.read_text(), path.name)
+    assert all("$" not in str(problem) for problem in caught.value.problems)
+
+
+def test_a_rule_without_words_of_its_own_is_named_without_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stricter = json.loads(json.dumps(SCHEMA))
+    stricter["$defs"]["workflow"]["properties"]["events"]["maxItems"] = 1
+    monkeypatch.setattr(loader, "_VALIDATOR", loader._Validator(loader._inlined(stricter)))
+    monkeypatch.setattr(loader, "_WORDED", loader._inlined(stricter, words=True))
+    text = "version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: {config: aUrl}\n"
+    with pytest.raises(WorkflowsFileError) as caught:
+        parse_workflows(text + "    events: [jam.created, intercom.recorder.recorded]\n")
+    (problem,) = caught.value.problems
+    assert problem.message == "'events' breaks the schema's 'maxItems' rule."
+    assert (problem.line, problem.workflow_id) == (5, "a")
+
+
+def test_a_message_changed_in_the_schema_changes_what_the_loader_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The words live beside the rule: the loader has no copy of its own."""
+    reworded = json.loads(json.dumps(SCHEMA))
+    reworded["$defs"]["workflow"]["properties"]["events"]["x-errors"]["minItems"] = [
+        "'$name' needs at least one event.",
+        "Add one.",
+    ]
+    monkeypatch.setattr(loader, "_WORDED", loader._inlined(reworded, words=True))
+    text = "version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: {config: aUrl}\n"
+    with pytest.raises(WorkflowsFileError) as caught:
+        parse_workflows(text + "    events: []\n")
+    assert [(p.message, p.fix) for p in caught.value.problems] == [
+        ("'events' needs at least one event.", "Add one.")
+    ]
