@@ -322,11 +322,11 @@ def print_helper(title: str, output: HelperOutput) -> None:
 
 
 LINEAR_TOLERANCE = 1.5  # marginal cost per workflow may grow by this factor and still be linear
-_MARGINAL_RE = re.compile(r"1->30 ([0-9.]+), 30->300 ([0-9.]+)")
+_MARGINAL_RE = re.compile(r"marginal ms/workflow: \d+->\d+ ([0-9.]+), \d+->\d+ ([0-9.]+)")
 
 
 def linearity_verdict(evaluation: HelperOutput) -> Verdict:
-    """Linear: the cost of each extra workflow from 30 to 300 is about that from 1 to 30."""
+    """Linear: each extra workflow in the larger step costs about what it did in the smaller."""
     target = f"evaluation linear (marginal ms/workflow within {LINEAR_TOLERANCE}x)"
     found = _MARGINAL_RE.search(evaluation.text) if evaluation.ran else None
     if found is None:
