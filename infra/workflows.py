@@ -749,7 +749,7 @@ def _url_issue(url: str) -> tuple[str, dict[str, str]] | None:
     stripped, unusable = path.rstrip("/"), next((c for c in path if not "!" <= c <= "~"), "")
     trailing, bracket = (
         "/" * (len(path) - len(stripped)),
-        next((c for c in path if c in "<>{}"), ""),
+        next(filter("<>{}".__contains__, path), ""),
     )
     checks: list[tuple[object, str]] = [
         (not parts.scheme or not parts.netloc, "relative"),
@@ -767,24 +767,12 @@ def _url_issue(url: str) -> tuple[str, dict[str, str]] | None:
         (trailing, "trailing"),
     ]
     name = next((name for failed, name in checks if failed), "")
-    return (
-        (
-            name,
-            {
-                "scheme": scheme if _SCHEME_RE.fullmatch(scheme) else "another scheme",
-                "broken": _host_rule_broken(host) if name == "host" and host else "",
-                "code": f"U+{ord(unusable):04X}" if unusable else "",
-                "encoded": quote(unusable, safe=""),
-                "bracket": bracket,
-                "what": "a trailing slash"
-                if len(trailing) == 1
-                else f"{len(trailing)} trailing slashes",
-                "trailing": trailing,
-            },
-        )
-        if name
-        else None
-    )
+    details = {"bracket": bracket, "trailing": trailing, "encoded": quote(unusable, safe="")}
+    details["scheme"] = scheme if _SCHEME_RE.fullmatch(scheme) else "another scheme"
+    details["broken"] = _host_rule_broken(host) if name == "host" and host else ""
+    details["code"] = f"U+{ord(unusable):04X}" if unusable else ""
+    details["what"] = f"{len(trailing)} trailing slashes" if trailing[1:] else "a trailing slash"
+    return (name, details) if name else None
 
 
 _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]{0,15}")
