@@ -613,9 +613,14 @@ def _words(
             fields["what"] = kind
         candidates.insert(-2, f"{keyword}:string")
         rule: dict[str, Any] = next((s for s in schemas if "x-broken" in s), {})  # which part
-        broken = rule.get("x-broken", "")
-        broken = broken if isinstance(broken, str) else broken.get(keyword, "")
-        bad = {c for c in value if not re.search(rule.get("pattern", "^$"), c)}
+        pattern, broken = rule.get("pattern", "^$"), rule.get("x-broken", {}).get(keyword, "")
+        if isinstance(broken, list):  # [part of the pattern, words]: the first part broken
+            parts = ([part or pattern, *words] for part, *words in broken)
+            pattern, broken, *fix = next(
+                (p for p in parts if not re.search(p[0], value)), [pattern, ""]
+            )
+            fields["broken_fix"] = Template(fix[0] if fix else "").safe_substitute(fields)
+        bad = {c for c in value if not re.search(pattern, c)}
         fields.update(bad_chars=", ".join(repr(c) for c in sorted(bad)), limit=rule_value)
         fields["broken"] = Template(broken).safe_substitute(fields)
         if keyword == "enum":
