@@ -7,14 +7,17 @@ and ``intercom_url_problem`` (for URLs read from stack config), and the frozen d
 
 Each rule is written once, in the committed JSON Schema, and so is its wording, beside it: a
 subschema carries ``x-errors`` (failing keyword -> [problem, fix, fix when a close match
-exists]), ``x-missing`` (a required property), ``x-broken`` (which part of a rule a value
-breaks) and ``x-where`` (an object's place in words), with ``$placeholders``; ``x-messages``
-words the rules checked here, ``x-problems`` the parts of an Intercom URL. The loader validates
-the composed YAML with that schema (``jsonschema``; validators and editors ignore ``x-``
-keywords) and renders each error generically from the annotations on its schema path, at the
-YAML node of its instance path, never quoting a value that may be a secret. Why not one typed
-model generating the schema: the schema's regular expressions are the rule and editors read
-the schema, so a model would restate them (pydantic is not a dependency here either).
+exists]), ``x-missing`` (a required property), ``x-broken`` (which part of the rule a value
+breaks: keyword -> words, or [part of the pattern, words, fix] in order) and ``x-where`` (an
+object's place), with ``$placeholders``; ``x-messages`` words the checks made here and
+``x-problems`` the parts of an Intercom URL. The loader validates the composed YAML with that
+schema stripped of its words (``jsonschema``; editors ignore ``x-`` keywords too), so
+validation does the same work as before, and renders each error generically from the words on
+its schema path, at the YAML node of its instance path, never quoting a value that may be a
+secret. Why not one typed model generating the schema: the schema's regular expressions are the
+rule and editors read the schema, so a model would restate them, and pydantic is not a
+dependency here. Adding a rule with its message is a schema edit; a rule without words is still
+reported, by name, at its node.
 
 Python keeps only what a schema cannot express (the schema's description lists it): YAML
 itself (duplicate and non-string keys, tabs, its types: ``1.0`` is not the integer 1), a
