@@ -1,29 +1,23 @@
 """Load and validate ``workflows.yaml`` (version 1) against ``workflows.schema.json``.
 
-Free of Pulumi imports: the CLI, the tests and the Pulumi program use it, and a bad file fails
-before any resource is declared. Public API: ``load_workflows(path)``, ``parse_workflows(text,
-filename)`` (both raise ``WorkflowsFileError`` with every problem), ``missing_config_problems``
-and ``intercom_url_problem`` (for URLs read from stack config), and the frozen dataclasses.
+Free of Pulumi imports, so a bad file fails before any resource is declared. Public API:
+``load_workflows``, ``parse_workflows`` (both raise ``WorkflowsFileError`` with every problem),
+``missing_config_problems``, ``intercom_url_problem`` (for URLs from stack config) and the
+frozen dataclasses.
 
-Each rule is written once, in the committed JSON Schema, and so is its wording, beside it: a
-subschema carries ``x-errors`` (failing keyword -> [problem, fix, fix when a close match
-exists]), ``x-missing`` (a required property), ``x-broken`` (which part of the rule a value
-breaks: keyword -> words, or [part of the pattern, words, fix] in order) and ``x-where`` (an
-object's place), with ``$placeholders``; ``x-messages`` words the checks made here and
-``x-problems`` the parts of an Intercom URL. The loader validates the composed YAML with that
-schema stripped of its words (``jsonschema``; editors ignore ``x-`` keywords too), so
-validation does the same work as before, and renders each error generically from the words on
-its schema path, at the YAML node of its instance path, never quoting a value that may be a
-secret. Why not one typed model generating the schema: the schema's regular expressions are the
-rule and editors read the schema, so a model would restate them, and pydantic is not a
-dependency here. Adding a rule with its message is a schema edit; a rule without words is still
-reported, by name, at its node.
+Each rule and its wording are written once, in the schema: ``x-errors`` (failing keyword ->
+[problem, fix, fix when a close match exists]), ``x-missing``, ``x-broken`` (which part of a
+rule a value breaks), ``x-where``, ``x-messages`` (the checks made here) and ``x-problems`` (the
+parts of an Intercom URL), with ``$placeholders``. The composed YAML is validated with the
+schema stripped of its words (``jsonschema``), and each error is worded from the annotations on
+its schema path, at the YAML node of its instance path, never quoting a possible secret. Not one
+typed model generating the schema: its regular expressions are the rule editors read, so a model
+would restate them (and pydantic is not a dependency).
 
-Python keeps only what a schema cannot express (the schema's description lists it): YAML
-itself (duplicate and non-string keys, tabs, its types: ``1.0`` is not the integer 1), a
-signing secret anywhere (reported once, saying what it is), duplicate ids, one config key used
-twice, the relay's host rule (``is_valid_host``), which part of a URL is wrong, the file size
-and each stack's environment budget (``infra.relay_env``).
+Python keeps what a schema cannot express: YAML itself (duplicate and non-string keys, tabs,
+``1.0`` is not the integer 1), a signing secret anywhere (reported once, saying what it is),
+duplicate ids, one config key used twice, the relay's host rule, which part of a URL is wrong,
+the file size and each stack's environment budget (``infra.relay_env``).
 """
 
 from __future__ import annotations
@@ -74,7 +68,6 @@ _URL_WORDS: dict[str, list[str]] = _DEFS["literalIntercomUrl"]["x-problems"]
 # One stack's relay holds about seventy workflows: a file near this size is the wrong file, and
 # it is refused before YAML builds a tree of it.
 MAX_FILE_BYTES = 1024 * 1024
-HOST_LABEL_MAX_LENGTH = 63  # DNS (RFC 1035); relay_function.naming.HOST_LABEL_RE enforces it
 _URL = "intercom_webhook_url"
 _KEY_SUFFIX = {_URL: "IntercomUrl", "jam_signing_secret": "JamSecret"}
 
@@ -240,7 +233,7 @@ def intercom_url_problem(url: str) -> str | None:
     relay's host rule.
     """
     found = _url_problem(url)
-    return None if found is None else f"{found[0]} Fix: {found[1]}"
+    return None if found is None else " Fix: ".join(found)
 
 
 def missing_config_problems(
@@ -723,68 +716,6 @@ def _suggested_key(workflow_id: str | None, suffix: str) -> str:
 # --------------------------------------------------------------------------------------------
 # Intercom URLs: the schema's rule and the relay's host rule decide; the words say which part
 
-
-def _url_problem(url: str) -> tuple[str, str] | None:
-    """(what is wrong, fix) for an Intercom webhook URL, never quoting it; None when usable."""
-    try:
-        host_ok = naming.is_valid_host(urlsplit(url).hostname or "")
-    except ValueError:
-        host_ok = False
-    if _LITERAL_URL.is_valid(url) and host_ok:
-        return None
-    name, fields = _url_issue(url) or ("other", {})
-    problem, fix = _say("", _URL_WORDS[name], **fields)
-    return problem, fix
-
-
-def _url_issue(url: str) -> tuple[str, dict[str, str]] | None:
-    """Which of the schema's ``x-problems`` an Intercom URL has first, and its details."""
-    stripped_url = url.strip().rstrip("/")
-    last = stripped_url.rsplit("/", 1)[-1]
-    if holds_signing_secret(url) or not url.strip():
-        return ("secret" if url.strip() else "empty"), {}
-    if "/" in stripped_url and _PLACEHOLDER_RE.fullmatch(unquote(unquote(last))):
-        # Safe to quote: it matched the placeholder pattern, so it holds no part of the token.
-        return "placeholder", {"removed": "/" + last + "/" * (len(url.strip()) - len(stripped_url))}
-    if url != url.strip() or any(c.isspace() for c in url):
-        return ("padded" if url != url.strip() else "whitespace"), {}
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        return "unparsable", {}
-    scheme, path = parts.scheme.lower(), parts.path
-    stripped, unusable = path.rstrip("/"), next((c for c in path if not "!" <= c <= "~"), "")
-    trailing, bracket = (
-        "/" * (len(path) - len(stripped)),
-        next(filter("<>{}".__contains__, path), ""),
-    )
-    checks: list[tuple[object, str]] = [
-        (not parts.scheme or not parts.netloc, "relative"),
-        (scheme != "https", "scheme"),
-        ("@" in parts.netloc, "credentials"),
-        (not host, "no_host"),
-        (host and not naming.is_valid_host(host), "host"),
-        (not _port_is_valid(parts.netloc), "port"),
-        (parts.query or url.endswith("?"), "query"),
-        (parts.fragment or url.endswith("#"), "fragment"),
-        (unusable, "non_ascii" if unusable.isprintable() else "control"),
-        (bracket, "bracket"),
-        ("//" in stripped, "empty_segment"),
-        (not stripped, "no_path"),
-        (trailing, "trailing"),
-    ]
-    name = next((name for failed, name in checks if failed), "")
-    details = {"bracket": bracket, "trailing": trailing, "encoded": quote(unusable, safe="")}
-    details["scheme"] = scheme if _SCHEME_RE.fullmatch(scheme) else "another scheme"
-    details["broken"] = _host_rule_broken(host) if name == "host" and host else ""
-    details["code"] = f"U+{ord(unusable):04X}" if unusable else ""
-    details["what"] = f"{len(trailing)} trailing slashes" if trailing[1:] else "a trailing slash"
-    return (name, details) if name else None
-
-
-_SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]{0,15}")
-_PORT_RE = re.compile(r"[0-9]{1,5}")
 # What Intercom's docs put after the URL, however it was pasted: ``<Conversation ID>``,
 # ``{conversation_id}``, ``{{conversationId}}``, ``:conversation_id``, ``<id>``...
 _PLACEHOLDER_RE = re.compile(
@@ -794,14 +725,65 @@ _PLACEHOLDER_RE = re.compile(
 )
 
 
-def _port_is_valid(netloc: str) -> bool:
-    """True when the host has no port, an empty one (the default), or 1-65535.
+def _url_problem(url: str) -> list[str] | None:
+    """[what is wrong, fix] for an Intercom webhook URL, never quoting it; None when usable.
 
-    Read by hand: ``SplitResult.port`` raises on a bad port and, depending on the Python
-    version, accepts signs and non-ASCII digits.
+    The first of the schema's ``x-problems`` the URL has, with its details; "other" when only
+    the schema's ``literalIntercomUrl`` rule says what is wrong.
     """
+    stripped_url = url.strip().rstrip("/")
+    last = stripped_url.rsplit("/", 1)[-1]
+    if holds_signing_secret(url) or not url.strip():
+        return _say("", _URL_WORDS["secret" if url.strip() else "empty"])
+    if "/" in stripped_url and _PLACEHOLDER_RE.fullmatch(unquote(unquote(last))):
+        # Safe to quote: it matched the placeholder pattern, so it holds no part of the token.
+        removed = "/" + last + "/" * (len(url.strip()) - len(stripped_url))
+        return _say("", _URL_WORDS["placeholder"], removed=removed)
+    if url != url.strip() or any(c.isspace() for c in url):
+        return _say("", _URL_WORDS["padded" if url != url.strip() else "whitespace"])
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return _say("", _URL_WORDS["unparsable"])
+    scheme, path, netloc = parts.scheme.lower(), parts.path, parts.netloc
+    stripped, unusable = path.rstrip("/"), next((c for c in path if not "!" <= c <= "~"), "")
+    trailing, bracket = (
+        "/" * (len(path) - len(stripped)),
+        next(filter("<>{}".__contains__, path), ""),
+    )
+    # The port read by hand: SplitResult.port raises on a bad one and, depending on the Python
+    # version, accepts signs and non-ASCII digits.
     port = (netloc.rpartition("]")[2] if netloc.startswith("[") else netloc).partition(":")[2]
-    return not port or (_PORT_RE.fullmatch(port) is not None and 1 <= int(port) <= 65535)
+    checks: list[tuple[object, str]] = [
+        (not parts.scheme or not netloc, "relative"),
+        (scheme != "https", "scheme"),
+        ("@" in netloc, "credentials"),
+        (not host, "no_host"),
+        (host and not naming.is_valid_host(host), "host"),
+        (port and not (re.fullmatch("[0-9]{1,5}", port) and 1 <= int(port) <= 65535), "port"),
+        (parts.query or url.endswith("?"), "query"),
+        (parts.fragment or url.endswith("#"), "fragment"),
+        (unusable, "non_ascii" if unusable.isprintable() else "control"),
+        (bracket, "bracket"),
+        ("//" in stripped, "empty_segment"),
+        (not stripped, "no_path"),
+        (trailing, "trailing"),
+    ]
+    name = next((name for failed, name in checks if failed), "")
+    if not name and _LITERAL_URL.is_valid(url):
+        return None
+    return _say(
+        "",
+        _URL_WORDS[name or "other"],
+        bracket=bracket,
+        trailing=trailing,
+        encoded=quote(unusable, safe=""),
+        scheme=scheme if re.fullmatch("[a-z][a-z0-9+.-]{0,15}", scheme) else "another scheme",
+        broken=_host_rule_broken(host) if name == "host" and host else "",
+        code=f"U+{ord(unusable):04X}" if unusable else "",
+        what=f"{len(trailing)} trailing slashes" if trailing[1:] else "a trailing slash",
+    )
 
 
 def _host_rule_broken(host: str) -> str:
@@ -816,9 +798,8 @@ def _host_rule_broken(host: str) -> str:
             ascii_label = label if label.isascii() else ""
         if not ascii_label:
             return "a label is not a valid international (IDNA) name, or is too long"
-        if len(ascii_label) > HOST_LABEL_MAX_LENGTH:
-            limit = HOST_LABEL_MAX_LENGTH
-            return f"a label is {len(ascii_label)} characters long, the limit is {limit}"
+        if len(ascii_label) > 63:  # DNS (RFC 1035), as naming.HOST_LABEL_RE says
+            return f"a label is {len(ascii_label)} characters long, the limit is 63"
         if ascii_label.startswith("-") or ascii_label.endswith("-"):
             return "a label starts or ends with a hyphen"
         if not all(c.isascii() and (c.isalnum() or c == "-") for c in ascii_label):
