@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import yaml
@@ -122,6 +122,7 @@ _SCALARS = {
 }
 _OPAQUE = object()  # a value JSON has no type for (a date, a custom tag, a recursive alias)
 _Path = tuple[str | int, ...]
+_KeyUse = tuple[str, "ConfigRef", int]  # a config key's field, reference and workflow index
 
 
 @dataclass(frozen=True)
@@ -272,18 +273,12 @@ def _fail(filename: str, offset: int, name: str, text: str | bytes = "", **field
     return WorkflowsFileError((Problem(filename, line, column, None, *_say(name, **fields)),))
 
 
-def _say(name: str, words: list[str] | None = None, /, **fields: Any) -> list[str]:
-    """The words of a message (``x-messages[name]`` unless given), placeholders filled in."""
-    return [Template(w).safe_substitute(fields) for w in (words or _MESSAGES[name])[:2]]
-
-
-class _KeyUse(NamedTuple):
-    """Where a config key was first referenced, and for which field."""
-
-    field_name: str
-    line: int
-    workflow_line: int  # identifies the workflow even when its id cannot be shown
-    label: str | None
+def _say(words: str | list[str], /, alternative: Any = False, **fields: Any) -> list[str]:
+    """[problem, fix] of a message (named in ``x-messages``, or given), placeholders filled in;
+    the alternative fix (third) is for when a close match exists."""
+    words = _MESSAGES[words] if isinstance(words, str) else words
+    fix = words[2] if alternative else words[1]
+    return [Template(w).safe_substitute(fields) for w in (words[0], fix)]
 
 
 class _Document:
@@ -470,14 +465,12 @@ class _Document:
                 if key not in schema["properties"] and (key_node := self._node(path, key)):
                     closest = _closest(key, schema["properties"])
                     fields.update(shown=_shown(key), closest=closest)
-                    words = _MESSAGES["unknown_key"]
-                    words = [words[0], words[2 if closest else 1]]
-                    self.error(key_node, path, _say("", words, **fields))
+                    self.error(key_node, path, _say("unknown_key", closest, **fields))
         elif keyword == "required":
             for name in rule:
                 if name not in value:
                     words = schema["properties"][name]["x-missing"]
-                    self.error(node, path, _say("", words, **fields))
+                    self.error(node, path, _say(words, **fields))
         elif keyword == "uniqueItems":
             for index, item in enumerate(value):
                 if isinstance(item, str) and (first := value.index(item)) < index:
@@ -491,7 +484,7 @@ class _Document:
         """The valid entries as Workflows, after what the schema cannot compare."""
         workflows: list[Workflow] = []
         id_lines: dict[str, int] = {}
-        key_uses: dict[str, _KeyUse] = {}
+        key_uses: dict[str, _KeyUse] = {}  # a config key -> its first use
         data = self.data.get("workflows") if isinstance(self.data, dict) else None
         for index, entry in enumerate(data if isinstance(data, list) else ()):
             path: _Path = ("workflows", index)
@@ -511,7 +504,9 @@ class _Document:
                     words = _say("duplicate_id", id=entry["id"], first_line=first_line)
                     self.error(id_node, path, words)
             for name, ref in sorted(refs.items(), key=lambda r: (r[1].line, r[1].column)):
-                self._check_key_use(ref, _KeyUse(name, ref.line, line, label), key_uses)
+                first = key_uses.setdefault(ref.key, (name, ref, index))
+                if first[1] is not ref:  # (a workflow holds one ref per field)
+                    self._key_reused(ref, name, index, first)
             url, url_node = entry.get(_URL), self._node((*path, _URL))
             if isinstance(url, str) and url_node is not None and id(url_node) not in self.quiet:
                 found = _url_problem(url)  # the schema's rule, worded, and the relay's host rule
@@ -538,7 +533,7 @@ class _Document:
         self._check_env_budgets(workflows)
         return tuple(workflows)
 
-    def _check_key_use(self, ref: ConfigRef, use: _KeyUse, key_uses: dict[str, _KeyUse]) -> None:
+    def _key_reused(self, ref: ConfigRef, field_name: str, index: int, first: _KeyUse) -> None:
         """One config key holds one value: one workflow's Intercom URL or one endpoint's secret.
 
         Reported at the second reference in file order. Two workflows sharing a key is always a
@@ -546,28 +541,24 @@ class _Document:
         workflow) has its own signing secret, so a shared one would make a route reject every
         event. There is no legitimate use, so it is an error, not a warning.
         """
-        first = key_uses.setdefault(ref.key, use)
-        same_workflow = first.workflow_line == use.workflow_line
-        if first is use or (same_workflow and first.field_name == use.field_name):
-            return  # the first use, or the same key given twice in one workflow (a duplicate key)
-        url_key, secret_key = (_suggested_key(use.label, suffix) for suffix in _KEY_SUFFIX.values())
-        whose = f" of workflow '{first.label}'" if first.label else " of another workflow"
-        why = "both" if first.field_name != use.field_name else use.field_name
-        words = _MESSAGES["key_reused"]
+        first_field, first_ref, first_index = first
+        label, first_label = self.labels[index], self.labels[first_index]
+        url_key, secret_key = (_suggested_key(label, suffix) for suffix in _KEY_SUFFIX.values())
+        whose = f" of workflow '{first_label}'" if first_label else " of another workflow"
         words = _say(
-            "",
-            [words[0], words[2 if same_workflow else 1]],
+            "key_reused",
+            index == first_index,
             key=ref.key,
-            field=use.field_name,
-            first_field=first.field_name,
-            first_line=first.line,
-            whose="" if same_workflow else whose,
-            why=_MESSAGES[f"key_why_{why}"][0],
+            field=field_name,
+            first_field=first_field,
+            first_line=first_ref.line,
+            whose="" if index == first_index else whose,
+            why=_MESSAGES[f"key_why_{'both' if first_field != field_name else field_name}"][0],
             url_key=url_key,
             secret_key=secret_key,
-            own_key=url_key if use.field_name == _URL else secret_key,
+            own_key=url_key if field_name == _URL else secret_key,
         )
-        self.at(ref.line, ref.column, use.label, words)
+        self.at(ref.line, ref.column, label, words)
 
     def _check_env_budgets(self, workflows: list[Workflow]) -> None:
         """Each stack's workflows must fit one relay's environment (``relay_env.env_budget``).
@@ -626,7 +617,7 @@ def _words(
     words = next((table[c] for c in candidates if c in table), None)
     if words is None:  # a rule without words of its own (a schema change): never the value
         return _say("unworded", keyword=keyword, **fields)
-    return _say("", [words[0], words[2 if fields.get("closest") else 1]], **fields)
+    return _say(words, fields.get("closest"), **fields)
 
 
 def _fields(path: _Path, node: Node, value: Any, label: str | None) -> dict[str, Any]:
@@ -734,18 +725,18 @@ def _url_problem(url: str) -> list[str] | None:
     stripped_url = url.strip().rstrip("/")
     last = stripped_url.rsplit("/", 1)[-1]
     if holds_signing_secret(url) or not url.strip():
-        return _say("", _URL_WORDS["secret" if url.strip() else "empty"])
+        return _say(_URL_WORDS["secret" if url.strip() else "empty"])
     if "/" in stripped_url and _PLACEHOLDER_RE.fullmatch(unquote(unquote(last))):
         # Safe to quote: it matched the placeholder pattern, so it holds no part of the token.
         removed = "/" + last + "/" * (len(url.strip()) - len(stripped_url))
-        return _say("", _URL_WORDS["placeholder"], removed=removed)
+        return _say(_URL_WORDS["placeholder"], removed=removed)
     if url != url.strip() or any(c.isspace() for c in url):
-        return _say("", _URL_WORDS["padded" if url != url.strip() else "whitespace"])
+        return _say(_URL_WORDS["padded" if url != url.strip() else "whitespace"])
     try:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:
-        return _say("", _URL_WORDS["unparsable"])
+        return _say(_URL_WORDS["unparsable"])
     scheme, path, netloc = parts.scheme.lower(), parts.path, parts.netloc
     stripped, unusable = path.rstrip("/"), next((c for c in path if not "!" <= c <= "~"), "")
     trailing, bracket = (
@@ -774,7 +765,6 @@ def _url_problem(url: str) -> list[str] | None:
     if not name and _LITERAL_URL.is_valid(url):
         return None
     return _say(
-        "",
         _URL_WORDS[name or "other"],
         bracket=bracket,
         trailing=trailing,
