@@ -304,6 +304,8 @@ class _Document:
 
     def read(self, text: str) -> tuple[Workflow, ...]:
         self.root = self._compose(text)
+        if self.root is None:
+            return ()
         entries = self._node(("workflows",))
         self.entries = entries.value if isinstance(entries, SequenceNode) else []
         for entry in self.entries:
@@ -312,13 +314,13 @@ class _Document:
             shown = [v.value for v in ids if _is_str(v) and not looks_sensitive(v.value)]
             self.labels.append(shown[0] if shown else None)
         try:
-            self.data = self._data(self.root, ()) if self.root is not None else None
+            self.data = self._data(self.root, ())
         except RecursionError:
             self.at(1, 1, None, _say("yaml_other", what="RecursionError"))
             return ()
-        for error in _VALIDATOR.iter_errors(self.data) if self.root is not None else ():
+        for error in _VALIDATOR.iter_errors(self.data):
             self._explain(error)
-        return self._workflows() if self.root is not None else ()
+        return self._workflows()
 
     def _compose(self, text: str) -> Node | None:
         """The document's root node, or None after reporting why there is none."""
@@ -426,8 +428,11 @@ class _Document:
         self._mark_bad(path)
         if isinstance(key_node, ScalarNode):
             self._secret(key_node, path, "key")
-        schema = _object_at(path)
-        if schema is None:
+        if len(path) == 3 and path[2] in _KEY_SUFFIX:  # the schema of the mapping here
+            schema = _DEFS["configRef"]
+        elif not path or (len(path) == 2 and path[0] == "workflows"):
+            schema = _DEFS["workflow"] if path else SCHEMA
+        else:
             return  # a mapping where none belongs: the schema says so
         name = "duplicate_key" if first else "merge_key" if key_node.tag == _MERGE else ""
         where = Template(schema["x-where"]).safe_substitute(field=path[-1] if path else "")
@@ -448,11 +453,14 @@ class _Document:
         node = self._node(path)
         keyword: Any = error.validator  # jsonschema types these loosely: set on every error
         value: Any = error.instance
-        schemas = _worded(error)
-        schema = schemas[0]
         rule: Any = error.validator_value
         if node is None or id(node) in self.quiet or (keyword, type(value)) == ("oneOf", str):
             return  # a literal URL is worded with the relay's host rule, in _workflows
+        schemas: list[Any] = [_WORDED]  # on the error's schema path, with the words
+        for step in list(error.absolute_schema_path)[:-1]:
+            schemas.append(schemas[-1][step])
+        schemas = [s for s in reversed(schemas) if isinstance(s, dict)]  # innermost first
+        schema = schemas[0]
         fields = _fields(path, node, value, self._label(path))
         if keyword == "oneOf" and isinstance(value, dict):
             for sub in error.context or ():
@@ -579,14 +587,6 @@ class _Document:
                 self.at(over.line, 1, over.id, problem.split(" Fix: ", 1))
 
 
-def _worded(error: ValidationError) -> list[dict[str, Any]]:
-    """The schemas on an error's schema path, innermost (the one that failed) first."""
-    schemas = [_WORDED]
-    for step in list(error.absolute_schema_path)[:-1]:
-        schemas.append(schemas[-1][step])
-    return [s for s in reversed(schemas) if isinstance(s, dict)]  # not allOf lists
-
-
 def _words(
     error: ValidationError, schemas: list[dict[str, Any]], fields: dict[str, Any]
 ) -> list[str]:
@@ -641,13 +641,6 @@ def _fields(path: _Path, node: Node, value: Any, label: str | None) -> dict[str,
         fields.update(first=repr(value[:1]), length=len(value), namespace=repr(namespace))
         fields["bare"] = bare if CONFIG_KEY_RE.fullmatch(bare) else fields["field_key"]
     return fields
-
-
-def _object_at(path: _Path) -> Any:
-    """The schema of the mapping at a data path, when one belongs there."""
-    if not path or (len(path) == 2 and path[0] == "workflows"):
-        return _DEFS["workflow"] if path else SCHEMA
-    return _DEFS["configRef"] if len(path) == 3 and path[2] in _KEY_SUFFIX else None
 
 
 def _position(node: Node) -> tuple[int, int]:
