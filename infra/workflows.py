@@ -715,6 +715,12 @@ def _url_problem(url: str) -> list[str] | None:
     The first of the schema's ``x-problems`` the URL has, with its details; "other" when only
     the schema's ``literalIntercomUrl`` rule says what is wrong.
     """
+    try:
+        host_ok = naming.is_valid_host(urlsplit(url).hostname or "")
+    except ValueError:
+        host_ok = False
+    if _LITERAL_URL.is_valid(url) and host_ok:
+        return None
     stripped_url = url.strip().rstrip("/")
     last = stripped_url.rsplit("/", 1)[-1]
     if holds_signing_secret(url) or not url.strip():
@@ -754,11 +760,9 @@ def _url_problem(url: str) -> list[str] | None:
         (not stripped, "no_path"),
         (trailing, "trailing"),
     ]
-    name = next((name for failed, name in checks if failed), "")
-    if not name and _LITERAL_URL.is_valid(url):
-        return None
+    name = next((name for failed, name in checks if failed), "other")
     return _say(
-        _URL_WORDS[name or "other"],
+        _URL_WORDS[name],
         bracket=bracket,
         trailing=trailing,
         encoded=quote(unusable, safe=""),
