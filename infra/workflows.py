@@ -228,11 +228,8 @@ def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFil
 
 
 def intercom_url_problem(url: str) -> str | None:
-    """What is wrong with an Intercom webhook URL and the fix, never quoting it; None if usable.
-
-    The same rule as a literal URL in the file: the schema's ``literalIntercomUrl`` and the
-    relay's host rule.
-    """
+    """What is wrong with an Intercom webhook URL and the fix, never quoting it; None if usable
+    (the rule for a literal URL in the file: the schema's and the relay's host rule)."""
     found = _url_problem(url)
     return None if found is None else " Fix: ".join(found)
 
@@ -710,11 +707,8 @@ _PLACEHOLDER_RE = re.compile(
 
 
 def _url_problem(url: str) -> list[str] | None:
-    """[what is wrong, fix] for an Intercom webhook URL, never quoting it; None when usable.
-
-    The first of the schema's ``x-problems`` the URL has, with its details; "other" when only
-    the schema's ``literalIntercomUrl`` rule says what is wrong.
-    """
+    """[what is wrong, fix] from the first of the schema's ``x-problems`` the URL has ("other"
+    when only the schema's pattern tells), never quoting it; None when usable."""
     try:
         host_ok = naming.is_valid_host(urlsplit(url).hostname or "")
     except ValueError:
