@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import ssl
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from naming import (
     KNOWN_EVENTS,
     ROUTES_ENV,
     intercom_url_env,
+    is_loopback_host,
     is_valid_host,
     is_valid_workflow_id,
     signing_secret_env,
@@ -74,15 +74,6 @@ class Config(NamedTuple):
     ca_bundle: str | None = None  # checked at start-up; None: system CAs only
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_intercom_url(url: str) -> IntercomTarget:
     """Raise ValueError (with a value-free message) unless ``url`` is a usable base URL."""
     try:
@@ -96,7 +87,7 @@ def parse_intercom_url(url: str) -> IntercomTarget:
     if not is_valid_host(host):
         # Else the IDNA encoding at connect time fails on every forward (e.g. "a..b").
         raise ValueError("has an invalid host name (empty label, or a label over 63 characters)")
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise ValueError("must use https (plain http is allowed only for loopback hosts)")
     if parts.scheme not in ("http", "https"):
         raise ValueError("must be an https:// URL")

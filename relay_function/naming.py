@@ -53,6 +53,20 @@ def route_path(workflow_id: str) -> str:
     return ROUTE_PREFIX + workflow_id
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1): a host only this machine reaches.
+
+    The relay allows plain http to such a host (a local Intercom stand-in); the CLI's local
+    relay listens only on one.
+    """
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 HOST_MAX_LENGTH = 253
 

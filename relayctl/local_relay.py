@@ -7,7 +7,6 @@ demo, ``send-test-event``, the tests and the benchmark all start the relay this 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import signal
@@ -31,6 +30,7 @@ from relay_function.naming import (
     ROUTES_ENV,
     SIGNING_SECRET_ENV_PREFIX,
     intercom_url_env,
+    is_loopback_host,
     signing_secret_env,
 )
 
@@ -49,11 +49,7 @@ def _require_loopback(host: str) -> None:
     # The local server is functions-framework's gunicorn with its request line unbounded
     # (limit_request_line=0): a long line costs seconds of CPU. Only Google's front end may
     # face the network; locally, nothing but this machine may reach it.
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not is_loopback_host(host):
         raise NotLoopbackError(f"LocalRelay listens on loopback only, not on {host!r}")
 
 

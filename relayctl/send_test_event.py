@@ -16,6 +16,7 @@ from infra.workflows import ConfigRef, WorkflowsFileError, load_workflows
 from relay_function.naming import (
     ROUTE_PREFIX,
     intercom_url_env,
+    is_loopback_host,
     route_path,
     signing_secret_env,
 )
@@ -25,13 +26,12 @@ from relayctl.secrets_file import SecretSource
 
 TIMEOUT_SECONDS = 20.0  # above the relay's own forward timeout, so we see its answer
 MAX_BODY_SHOWN = 600
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def is_local(url: str) -> bool:
     """A relay on this machine (`relayctl serve`): its fixes are files, not `pulumi config`."""
     try:
-        return urlsplit(url).hostname in LOOPBACK_HOSTS
+        return is_loopback_host(urlsplit(url).hostname)
     except ValueError:
         return False
 

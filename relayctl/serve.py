@@ -13,13 +13,12 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from infra.workflows import ConfigRef, Workflow, intercom_url_problem
-from relay_function.naming import intercom_url_env, signing_secret_env
+from relay_function.naming import intercom_url_env, is_loopback_host, signing_secret_env
 from relayctl.common import DEFAULT_SECRETS_FILE, EXIT_FAILED, EXIT_OK, load_or_fail, usage_error
 from relayctl.local_relay import LocalRelay, RelayStartError, relay_env
 from relayctl.secrets_file import SecretSource
 
 POLL_SECONDS = 0.2
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -36,7 +35,7 @@ def local_url_problem(url: str) -> str | None:
         host = urlsplit(url.strip()).hostname
     except ValueError:
         host = None
-    if url.strip().lower().startswith("http://") and host in LOOPBACK_HOSTS:
+    if url.strip().lower().startswith("http://") and is_loopback_host(host):
         url = "https://" + url.strip()[len("http://") :]
     return intercom_url_problem(url)
 

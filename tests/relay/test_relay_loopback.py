@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import socket
 
+# relay_function/ is on sys.path (conftest), as in the cloud.
+import configuration  # type: ignore[import-not-found]
 import pytest
 
 from relayctl.local_relay import LocalRelay, NotLoopbackError
+from relayctl.send_test_event import is_local
+from relayctl.serve import local_url_problem
 from tests.relay.harness import Suite
 
 
@@ -39,3 +43,29 @@ def test_the_running_relay_is_not_reachable_on_another_interface(suite: Suite) -
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((address, suite.relay.port), timeout=2).close()
     assert suite.relay.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.2", True),
+        ("localhost", True),
+        ("[::1]", True),
+        ("10.0.0.1", False),
+        ("intercom.example", False),
+    ],
+)
+def test_the_relay_and_the_cli_share_one_loopback_rule(host: str, loopback: bool) -> None:
+    # The relay takes plain http only to a loopback host; `serve` must judge a stand-in URL as
+    # the relay will, and `send-test-event` must give local fixes exactly for such a relay.
+    url = f"http://{host}:8080/hooks/abc"
+    try:
+        configuration.parse_intercom_url(url)
+        relay_accepts_http = True
+    except ValueError:
+        relay_accepts_http = False
+
+    assert relay_accepts_http is loopback
+    assert (local_url_problem(url) is None) is loopback
+    assert is_local(url) is loopback
