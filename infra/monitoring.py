@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from relay_function.naming import CONVERSATION_ID_RE
+
 # The relay's structured log fields (relay_function/main.py `log(...)`).
 FIELD_OUTCOME = "outcome"
 FIELD_WORKFLOW = "workflow_id"
@@ -54,8 +56,6 @@ FORWARDED_OUTCOMES = (DELIVERED, REFUSED_BY_INTERCOM, FAILED)
 RESOURCE_TYPE = "cloud_run_revision"
 LOG_METRIC_PREFIX = "logging.googleapis.com/user/"
 
-# Same rule as the relay's CONVERSATION_ID_RE: an explicit ASCII class, 1-64 characters.
-CONVERSATION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Service names and workflow ids never need quoting either; checked so no filter is injectable.
 _SAFE_VALUE_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,256}")
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from answers import BadRequest, InvalidEvent
+from naming import CONVERSATION_ID_RE
 
-CONVERSATION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # explicit ASCII class, not \w
 # Fixed namespace: Idempotency-Key = uuid5(namespace, "<workflow id>:<Jam message id>").
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f2b5d1e-3c4a-5b8e-9d7f-1a2b3c4d5e6f")
 # Jam events nest a few levels. Parsing and re-serialising recurse once per level, so a deeper

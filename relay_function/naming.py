@@ -22,6 +22,10 @@ JAM_CREATED = "jam.created"
 KNOWN_EVENTS = (RECORDED, OPTED_OUT, JAM_CREATED)
 DEFAULT_EVENTS = (RECORDED, OPTED_OUT)
 
+# The only conversation ids put into an outgoing URL or a log query: an explicit ASCII class
+# (not \w, which matches non-ASCII letters), 1-64 characters.
+CONVERSATION_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
 WORKFLOW_ID_MAX_LENGTH = 40
 # Lower-case letter first, then letters, digits and hyphens, no trailing hyphen. Ids never
 # contain "_", so the env suffix below maps distinct ids to distinct names.

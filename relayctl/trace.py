@@ -20,6 +20,7 @@ from typing import Any
 
 from infra import monitoring as m
 from infra.secret_patterns import redact
+from relay_function.naming import CONVERSATION_ID_RE
 from relayctl.common import EXIT_OK, CommandError, find_workflows_file, usage_error
 
 GCLOUD = "gcloud"
@@ -171,7 +172,7 @@ def format_entries(entries: list[dict[str, Any]]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not m.CONVERSATION_ID_RE.fullmatch(args.conversation):
+    if not CONVERSATION_ID_RE.fullmatch(args.conversation):
         raise usage_error(
             "--conversation must be 1-64 letters, digits, '_' or '-' (the id in the "
             "conversation's Intercom URL)"
