@@ -87,12 +87,17 @@ def looks_sensitive(text: str) -> bool:
 def _redact_url(match: re.Match[str]) -> str:
     url = match.group(0)
     kept = url.rstrip(_TRAILING_PUNCTUATION)
+    if kept.lower() in ("http://", "https://"):
+        return url  # a scheme alone names no host, so holds no secret ("start with https://")
     # Give back closing punctuation only (a sentence's full stop, a closing quote or bracket).
     return REDACTED + url[len(kept) :]
 
 
 def redact(text: str) -> str:
-    """``text`` with every signing-secret token and every http(s) URL replaced by [redacted]."""
+    """``text`` with every signing-secret token and every http(s) URL replaced by [redacted].
+
+    A bare scheme (``https://`` followed by nothing but punctuation) names no URL and stays.
+    """
     # URLs first: a secret inside a URL goes with the URL, leaving one marker, not two.
     without_urls = _HTTP_URL_RE.sub(_redact_url, text)
     return SIGNING_SECRET_RE.sub(REDACTED, without_urls)

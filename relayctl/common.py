@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -29,20 +28,6 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
-# A scheme with nothing after it but closing punctuation ("it must start with https://)."): it
-# names no host, so it holds no secret, and the loader's fixes read wrong without it.
-_SCHEME_ONLY_RE = re.compile(r"\bhttps?://(?=['\"`)\]]*[.,;:]*(?:\s|$))", re.IGNORECASE)
-
-
-def redacted(text: str) -> str:
-    """``redact`` (every signing secret and http(s) URL hidden), keeping bare scheme mentions."""
-    pieces = _SCHEME_ONLY_RE.split(text)
-    schemes = _SCHEME_ONLY_RE.findall(text)
-    return redact(pieces[0]) + "".join(
-        scheme + redact(piece) for scheme, piece in zip(schemes, pieces[1:], strict=True)
-    )
-
-
 def usage_error(message: str) -> CommandError:
     return CommandError(message, EXIT_USAGE)
 
@@ -56,7 +41,7 @@ def report_problem(problem: Problem, *, severity: str) -> None:
 
     The loader never quotes a secret; redacting here as well keeps a slip out of CI logs.
     """
-    shown = redacted(str(problem))
+    shown = redact(str(problem))
     print(f"{severity}: {shown}")
     if os.environ.get("GITHUB_ACTIONS") == "true":
         level = "error" if severity == "error" else "warning"

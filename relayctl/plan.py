@@ -2,7 +2,7 @@
 
 Offline by design: it reads workflows.yaml (and a base version from git or a file), never the
 cloud. Secrets are named by config key only; a literal Intercom URL is never printed. Its markdown
-is posted as a pull-request comment, so everything printed also goes through ``redacted``: a
+is posted as a pull-request comment, so everything printed also goes through ``redact``: a
 secret pasted anywhere in either file (even one the loader let through) is never echoed.
 """
 
@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.secret_patterns import redact
 from infra.workflows import (
     ConfigRef,
     Problem,
@@ -28,7 +29,6 @@ from relayctl.common import (
     EXIT_OK,
     err,
     load_or_fail,
-    redacted,
     usage_error,
 )
 from relayctl.stack_config import stack_file
@@ -167,9 +167,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "markdown":
         head_file = _load_for_markdown(path)
         if isinstance(head_file, tuple):
-            print(redacted(render_problems_markdown(str(path), head_file)))
+            print(redact(render_problems_markdown(str(path), head_file)))
             noun = "problem" if len(head_file) == 1 else "problems"
-            err(redacted(f"failed: {path}: {len(head_file)} {noun}."))
+            err(redact(f"failed: {path}: {len(head_file)} {noun}."))
             return EXIT_FAILED
     else:
         head_file = load_or_fail(path)
@@ -177,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     if args.stack and not stack_file(path.parent, args.stack).is_file():
         # Still a plan (a new stack has no file yet), but a typo should not pass silently.
         err(
-            redacted(
+            redact(
                 f"note: no {stack_file(path.parent, args.stack).name} next to {path.name}; "
                 f"is '{args.stack}' the stack's name?"
             )
@@ -201,13 +201,13 @@ def run(args: argparse.Namespace) -> int:
             else:
                 diff = diff_routes(routes_of(base_file, args.stack), head)
     if base_note is not None:
-        err(redacted(f"note: {base_note}"))
+        err(redact(f"note: {base_note}"))
     if args.format == "markdown":
         shown = render_markdown(str(path), args.stack, head, diff, base_label, base_note)
         shown += render_warnings_markdown(head_file.warnings)
     else:
         shown = render_text(str(path), args.stack, head, diff, base_label, base_note)
-    print(redacted(shown))
+    print(redact(shown))
     return EXIT_OK
 
 

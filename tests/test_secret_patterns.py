@@ -105,3 +105,16 @@ def test_redacted_text_never_holds_the_token(noise: str) -> None:
     redacted = redact(text)
     assert TOKEN not in redacted
     assert "whsec_TESTONLY" not in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "it must start with https://.",
+        "(https://)",
+        "use 'http://' only for 127.0.0.1",
+        "HTTPS:// then the host",
+    ],
+)
+def test_redact_keeps_a_bare_scheme_which_names_no_host(text: str) -> None:
+    assert redact(text) == text
