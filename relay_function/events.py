@@ -108,12 +108,6 @@ def event_from(document: Mapping[str, Any], event_type: str) -> JamEvent:
     return JamEvent(event_id, event_type, data, _conversation_id(data.get("conversationId")))
 
 
-def parse(body: bytes) -> JamEvent:
-    """A Jam event from a verified body, or BadRequest / InvalidEvent."""
-    document = decode_object(body)
-    return event_from(document, event_type_of(document))
-
-
 def intercom_body(event: JamEvent) -> bytes:
     """What Fin's "Wait for webhook" step receives: the Jam data plus the Jam event id."""
     payload = dict(event.data)
