@@ -221,6 +221,11 @@ def _cpu_value(cpu: str) -> float | None:
     return value if value > 0 else None
 
 
+def default_function_name(stack: str) -> str:
+    """The function (and Cloud Run service) name when config 'functionName' is not set."""
+    return f"{PROJECT_NAME}-{stack}".lower()
+
+
 def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup) -> RelaySettings:
     """Build the settings from this project's and the ``gcp:`` config; raise SettingsError."""
     problems: list[str] = []
@@ -232,7 +237,7 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
         )
     region = gcp_lookup("region") or DEFAULT_REGION
 
-    function_name = project_lookup("functionName") or f"{PROJECT_NAME}-{stack}".lower()
+    function_name = project_lookup("functionName") or default_function_name(stack)
     if not FUNCTION_NAME_RE.fullmatch(function_name):
         problems.append(
             f"config 'functionName' {function_name!r} is not a valid Cloud Run service name "

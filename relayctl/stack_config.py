@@ -34,20 +34,24 @@ def present_config_keys(project_dir: Path, stack: str) -> dict[str, bool]:
             f"{path}: no such stack file. Create it with `pulumi stack init {stack}`, then set "
             f"each key with `pulumi config set --secret KEY --stack {stack}`."
         )
+    prefix = project_name(project_dir) + ":"
+    return {
+        str(key).removeprefix(prefix): _is_secure(value)
+        for key, value in read_config(project_dir, stack).items()
+        if str(key).startswith(prefix)
+    }
+
+
+def read_config(project_dir: Path, stack: str) -> dict[Any, Any]:
+    """The stack file's ``config:`` mapping, full keys (``gcp:project``, ``<project>:<key>``)."""
+    path = stack_file(project_dir, stack)
     document = _read_yaml(path)
-    if document is None:
-        return {}
     config = document.get("config") if isinstance(document, dict) else None
     if config is None:
         return {}
     if not isinstance(config, dict):
         raise CommandError(f"{path}: `config:` must be a mapping of `project:key: value`.")
-    prefix = project_name(project_dir) + ":"
-    return {
-        str(key).removeprefix(prefix): _is_secure(value)
-        for key, value in config.items()
-        if str(key).startswith(prefix)
-    }
+    return config
 
 
 def _is_secure(value: Any) -> bool:

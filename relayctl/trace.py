@@ -20,14 +20,15 @@ from typing import Any
 
 from infra import monitoring as m
 from infra.secret_patterns import redact
+from infra.settings import default_function_name
 from relay_function.naming import CONVERSATION_ID_RE
 from relayctl.common import EXIT_OK, CommandError, find_workflows_file, usage_error
+from relayctl.stack_config import project_name, read_config, stack_file
 
 GCLOUD = "gcloud"
 GCLOUD_TIMEOUT_SECONDS = 120
 DEFAULT_FRESHNESS = "7d"  # Jam retries for about a day; a week covers the whole story
 DEFAULT_LIMIT = 100
-PROJECT_NAME = "jam-fin-relay"
 # Project ids: 6-30 of [a-z0-9-]; older domain-scoped ids have "example.com:" in front.
 PROJECT_ID_RE = re.compile(r"(?:[a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
 FRESHNESS_RE = re.compile(r"[1-9][0-9]{0,3}[smhd]")
@@ -81,22 +82,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _stack_target(project_dir: Path, stack: str) -> Target:
-    import yaml  # only --stack needs it
-
-    path = project_dir / f"Pulumi.{stack}.yaml"
+    path = stack_file(project_dir, stack)
     if not path.is_file():
         raise usage_error(f"{path}: no such stack file. Pass --project, or run from the project.")
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise CommandError(f"{path}: cannot read it ({exc.__class__.__name__}).") from None
-    config = document.get("config") if isinstance(document, dict) else None
-    config = config if isinstance(config, dict) else {}
+    config = read_config(project_dir, stack)
     project = config.get("gcp:project")
-    function = config.get(f"{PROJECT_NAME}:functionName") or f"{PROJECT_NAME}-{stack}".lower()
+    function = config.get(f"{project_name(project_dir)}:functionName")
     return Target(
         project if isinstance(project, str) else None,
-        function if isinstance(function, str) else None,
+        function if isinstance(function, str) and function else default_function_name(stack),
         stack,
     )
 
@@ -109,13 +103,6 @@ def _target(args: argparse.Namespace) -> Target:
     if project is not None and not PROJECT_ID_RE.fullmatch(project):
         raise usage_error(f"{project!r} is not a Google Cloud project id.")
     return Target(project, target.service, target.stack)
-
-
-def _query(conversation: str, service: str | None) -> str:
-    try:
-        return m.conversation_lines(conversation, service)
-    except ValueError as exc:
-        raise usage_error(str(exc)) from None
 
 
 def _gcloud_command(query: str, project: str | None, freshness: str, limit: int) -> list[str]:
@@ -182,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= 1000:
         raise usage_error("--limit must be from 1 to 1000")
     target = _target(args)
-    query = _query(args.conversation, target.service)
+    query = m.conversation_lines(args.conversation, target.service)  # the id is checked above
     command = _gcloud_command(query, target.project, args.freshness, args.limit)
 
     where = f" (stack {target.stack}, service {target.service})" if target.stack else ""
