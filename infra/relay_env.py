@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from relay_function.naming import ROUTES_ENV, intercom_url_env, signing_secret_env
 
@@ -50,6 +50,13 @@ class RoutedWorkflow(Protocol):
 
     @property
     def events(self) -> tuple[str, ...]: ...
+
+
+class RouteEvents(NamedTuple):
+    """A route as the environment sees it, for callers without a ``Workflow`` (LocalRelay)."""
+
+    id: str
+    events: tuple[str, ...]
 
 
 def routes_json(workflows: Sequence[RoutedWorkflow]) -> str:

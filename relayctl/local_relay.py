@@ -22,12 +22,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from infra.relay_env import THREADS_ENV
+from infra.relay_env import THREADS_ENV, RouteEvents, plain_env
 from infra.settings import DEFAULT_CONCURRENCY
 from relay_function.naming import (
     HEALTH_PATH,
     INTERCOM_URL_ENV_PREFIX,
-    ROUTES_ENV,
     SIGNING_SECRET_ENV_PREFIX,
     intercom_url_env,
     is_loopback_host,
@@ -68,8 +67,8 @@ def relay_env(
     ``threads`` is functions-framework's server thread count, set as the deploy sets it
     (``infra.relay_env.plain_env``: equal to the request concurrency, 16 by default).
     """
-    env = {ROUTES_ENV: json.dumps({wid: {"events": list(ev)} for wid, ev in routes.items()})}
-    env[THREADS_ENV] = str(threads)
+    # The deploy's own builder (infra.relay_env.plain_env): the same RELAY_ROUTES and THREADS.
+    env = plain_env([RouteEvents(wid, tuple(ev)) for wid, ev in routes.items()], threads)
     for workflow_id, url in intercom_urls.items():
         env[intercom_url_env(workflow_id)] = url
     for workflow_id, secret in signing_secrets.items():
