@@ -130,6 +130,65 @@ SETTING_KEYS: dict[str, str] = {
     "orgPolicyPropagationSeconds": str(DEFAULT_ORG_POLICY_PROPAGATION_SECONDS),
 }
 
+# Whole-number settings: key -> (RelaySettings field, default, lowest, highest).
+INT_SETTINGS: dict[str, tuple[str, int, int, int]] = {
+    "timeoutSeconds": ("timeout_seconds", DEFAULT_TIMEOUT_SECONDS, 1, MAX_TIMEOUT_SECONDS),
+    "minInstances": ("min_instances", DEFAULT_MIN_INSTANCES, 0, 1000),
+    "maxInstances": ("max_instances", DEFAULT_MAX_INSTANCES, 1, 1000),
+    "concurrency": ("concurrency", DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY),
+    "alertFailedThreshold": (
+        "alert_failed_threshold",
+        DEFAULT_ALERT_FAILED_THRESHOLD,
+        0,
+        1_000_000,
+    ),
+    "alertSignatureRejectedThreshold": (
+        "alert_signature_rejected_threshold",
+        DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD,
+        0,
+        1_000_000,
+    ),
+    "alertNotConfiguredThreshold": (
+        "alert_not_configured_threshold",
+        DEFAULT_ALERT_NOT_CONFIGURED_THRESHOLD,
+        0,
+        1_000_000,
+    ),
+    "alertRefusedByIntercomThreshold": (
+        "alert_refused_threshold",
+        DEFAULT_ALERT_REFUSED_THRESHOLD,
+        0,
+        1_000_000,
+    ),
+    # An alerting policy's alignment period is at most 90,000 s (25 h):
+    # https://cloud.google.com/monitoring/api/ref_v3/rest/v3/Aggregation
+    "alertRefusedByIntercomWindowMinutes": (
+        "alert_refused_window_minutes",
+        DEFAULT_ALERT_REFUSED_WINDOW_MINUTES,
+        5,
+        1440,
+    ),
+    "uptimeCheckPeriodSeconds": (
+        "uptime_check_period_seconds",
+        DEFAULT_UPTIME_CHECK_PERIOD_SECONDS,
+        min(UPTIME_CHECK_PERIODS),
+        max(UPTIME_CHECK_PERIODS),
+    ),
+    "alertMetricWaitSeconds": (
+        "alert_metric_wait_seconds",
+        DEFAULT_ALERT_METRIC_WAIT_SECONDS,
+        0,
+        3600,
+    ),
+    "iamPropagationSeconds": ("iam_propagation_seconds", DEFAULT_IAM_PROPAGATION_SECONDS, 0, 1800),
+    "orgPolicyPropagationSeconds": (
+        "org_policy_propagation_seconds",
+        DEFAULT_ORG_POLICY_PROPAGATION_SECONDS,
+        0,
+        3600,
+    ),
+}
+
 Lookup = Callable[[str], str | None]
 
 
@@ -267,29 +326,17 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
             f"Fix: {_set_command('cpu', stack, DEFAULT_CPU)}"
         )
 
-    timeout = _int_setting(
-        project_lookup,
-        "timeoutSeconds",
-        DEFAULT_TIMEOUT_SECONDS,
-        1,
-        MAX_TIMEOUT_SECONDS,
-        stack,
-        problems,
-    )
-    min_instances = _int_setting(
-        project_lookup, "minInstances", DEFAULT_MIN_INSTANCES, 0, 1000, stack, problems
-    )
-    max_instances = _int_setting(
-        project_lookup, "maxInstances", DEFAULT_MAX_INSTANCES, 1, 1000, stack, problems
-    )
+    numbers = {
+        field: _int_setting(project_lookup, key, default, low, high, stack, problems)
+        for key, (field, default, low, high) in INT_SETTINGS.items()
+    }
+    min_instances, max_instances = numbers["min_instances"], numbers["max_instances"]
     if min_instances > max_instances:
         problems.append(
             f"config 'minInstances' ({min_instances}) is above 'maxInstances' "
             f"({max_instances}). Fix: {_set_command('minInstances', stack, '0')}"
         )
-    concurrency = _int_setting(
-        project_lookup, "concurrency", DEFAULT_CONCURRENCY, 1, MAX_CONCURRENCY, stack, problems
-    )
+    concurrency = numbers["concurrency"]
     # Cloud Run (and so 2nd-gen functions) serve one request at a time below one vCPU.
     if concurrency > 1 and cpu_value is not None and cpu_value < 1:
         problems.append(
@@ -307,26 +354,20 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
 
     labels = _labels(project_lookup, stack, problems)
     channels = _channels(project_lookup, stack, problems)
-    failed_threshold = _int_setting(
-        project_lookup,
-        "alertFailedThreshold",
-        DEFAULT_ALERT_FAILED_THRESHOLD,
-        0,
-        1_000_000,
-        stack,
-        problems,
-    )
-    rejected_threshold = _int_setting(
-        project_lookup,
-        "alertSignatureRejectedThreshold",
-        DEFAULT_ALERT_SIGNATURE_REJECTED_THRESHOLD,
-        0,
-        1_000_000,
-        stack,
-        problems,
-    )
-    monitoring = _monitoring_settings(project_lookup, stack, problems)
-    deploy = _deploy_settings(project_lookup, stack, problems)
+    if numbers["uptime_check_period_seconds"] not in UPTIME_CHECK_PERIODS:
+        problems.append(
+            f"config 'uptimeCheckPeriodSeconds' must be one of "
+            f"{', '.join(map(str, UPTIME_CHECK_PERIODS))}, got "
+            f"{numbers['uptime_check_period_seconds']}. "
+            f"Fix: {_set_command('uptimeCheckPeriodSeconds', stack, '60')}"
+        )
+    public_access = project_lookup("publicAccess") or DEFAULT_PUBLIC_ACCESS
+    if public_access not in PUBLIC_ACCESS_VALUES:
+        problems.append(
+            f"config 'publicAccess' must be one of {', '.join(PUBLIC_ACCESS_VALUES)}, got "
+            f'{public_access!r} (docs/deploy.md, "Public access"). '
+            f"Fix: {_set_command('publicAccess', stack, DEFAULT_PUBLIC_ACCESS)}"
+        )
 
     if problems:
         raise SettingsError(problems)
@@ -340,88 +381,12 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
         runtime=runtime,
         memory=memory,
         cpu=cpu,
-        timeout_seconds=timeout,
-        min_instances=min_instances,
-        max_instances=max_instances,
-        concurrency=concurrency,
         ingress=ingress,
         labels=labels,
         alert_notification_channels=channels,
-        alert_failed_threshold=failed_threshold,
-        alert_signature_rejected_threshold=rejected_threshold,
-        alert_not_configured_threshold=monitoring["alert_not_configured_threshold"],
-        alert_refused_threshold=monitoring["alert_refused_threshold"],
-        alert_refused_window_minutes=monitoring["alert_refused_window_minutes"],
-        uptime_check_period_seconds=monitoring["uptime_check_period_seconds"],
-        alert_metric_wait_seconds=monitoring["alert_metric_wait_seconds"],
-        **deploy,
+        public_access=public_access,
+        **numbers,
     )
-
-
-def _deploy_settings(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, Any]:
-    """How long new grants and policies are given to take effect; how Jam reaches the relay."""
-    wait = _int_setting(
-        lookup,
-        "iamPropagationSeconds",
-        DEFAULT_IAM_PROPAGATION_SECONDS,
-        0,
-        1800,
-        stack,
-        problems,
-    )
-    public_access = lookup("publicAccess") or DEFAULT_PUBLIC_ACCESS
-    if public_access not in PUBLIC_ACCESS_VALUES:
-        problems.append(
-            f"config 'publicAccess' must be one of {', '.join(PUBLIC_ACCESS_VALUES)}, got "
-            f'{public_access!r} (docs/deploy.md, "Public access"). '
-            f"Fix: {_set_command('publicAccess', stack, DEFAULT_PUBLIC_ACCESS)}"
-        )
-    policy_wait = _int_setting(
-        lookup,
-        "orgPolicyPropagationSeconds",
-        DEFAULT_ORG_POLICY_PROPAGATION_SECONDS,
-        0,
-        3600,
-        stack,
-        problems,
-    )
-    return {
-        "iam_propagation_seconds": wait,
-        "public_access": public_access,
-        "org_policy_propagation_seconds": policy_wait,
-    }
-
-
-def _monitoring_settings(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, int]:
-    """The alert thresholds, uptime check period and metric wait added for issue 12."""
-
-    def number(key: str, default: int, low: int, high: int) -> int:
-        return _int_setting(lookup, key, default, low, high, stack, problems)
-
-    period = number("uptimeCheckPeriodSeconds", DEFAULT_UPTIME_CHECK_PERIOD_SECONDS, 60, 900)
-    if period not in UPTIME_CHECK_PERIODS:
-        problems.append(
-            f"config 'uptimeCheckPeriodSeconds' must be one of "
-            f"{', '.join(map(str, UPTIME_CHECK_PERIODS))}, got {period}. "
-            f"Fix: {_set_command('uptimeCheckPeriodSeconds', stack, '60')}"
-        )
-    return {
-        "alert_not_configured_threshold": number(
-            "alertNotConfiguredThreshold", DEFAULT_ALERT_NOT_CONFIGURED_THRESHOLD, 0, 1_000_000
-        ),
-        "alert_refused_threshold": number(
-            "alertRefusedByIntercomThreshold", DEFAULT_ALERT_REFUSED_THRESHOLD, 0, 1_000_000
-        ),
-        # An alerting policy's alignment period is at most 90,000 s (25 h):
-        # https://cloud.google.com/monitoring/api/ref_v3/rest/v3/Aggregation
-        "alert_refused_window_minutes": number(
-            "alertRefusedByIntercomWindowMinutes", DEFAULT_ALERT_REFUSED_WINDOW_MINUTES, 5, 1440
-        ),
-        "uptime_check_period_seconds": period,
-        "alert_metric_wait_seconds": number(
-            "alertMetricWaitSeconds", DEFAULT_ALERT_METRIC_WAIT_SECONDS, 0, 3600
-        ),
-    }
 
 
 def resource_labels(settings: RelaySettings) -> dict[str, str]:
