@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from infra.settings import PROJECT_NAME
+
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 MAIN_REF = "refs/heads/main"
 # The only stack a pull request may preview: its secrets are ones a branch author may see.
 PREVIEW_STACK = "dev"
-MAIN_PROJECT = "jam-fin-relay"  # the main program's Pulumi project name (state object paths)
+MAIN_PROJECT = PROJECT_NAME  # the main program's Pulumi project name (state object paths)
 
 REPOSITORY_RE = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+")
 STACK_RE = re.compile(r"[a-z][a-z0-9-]{0,15}")

@@ -7,19 +7,18 @@ from typing import Any
 
 import yaml
 
+from infra.settings import PROJECT_NAME
 from relayctl.common import CommandError
-
-DEFAULT_PROJECT = "jam-fin-relay"
 
 
 def project_name(project_dir: Path) -> str:
     """The ``name:`` in Pulumi.yaml: the namespace of this project's config keys."""
     pulumi_yaml = project_dir / "Pulumi.yaml"
     if not pulumi_yaml.is_file():
-        return DEFAULT_PROJECT
+        return PROJECT_NAME
     document = _read_yaml(pulumi_yaml)
     name = document.get("name") if isinstance(document, dict) else None
-    return name if isinstance(name, str) and name else DEFAULT_PROJECT
+    return name if isinstance(name, str) and name else PROJECT_NAME
 
 
 def stack_file(project_dir: Path, stack: str) -> Path:
