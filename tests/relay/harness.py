@@ -88,6 +88,12 @@ class Suite:
     ) -> requests.Response:
         return self.post(workflow_id, jam_events.encode(event or new_event()), **signing)
 
+    def log_line(self, message_id: str) -> dict[str, object]:
+        """The relay's one log line for the delivery with ``message_id``."""
+        lines = [r for r in self.relay.log_records() if r.get("jam_message_id") == message_id]
+        assert len(lines) == 1, lines
+        return lines[0]
+
 
 def new_conversation_id() -> str:
     return f"conv_{uuid.uuid4().hex[:20]}"

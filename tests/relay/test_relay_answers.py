@@ -27,12 +27,6 @@ from tests.relay.harness import (
 )
 
 
-def log_line_for(suite: Suite, message_id: str) -> dict[str, object]:
-    lines = [r for r in suite.relay.log_records() if r.get("jam_message_id") == message_id]
-    assert len(lines) == 1, lines
-    return lines[0]
-
-
 def test_delivered_forwards_once_with_the_documented_shape(suite: Suite) -> None:
     conversation_id = new_conversation_id()
     event = new_event(RECORDED, conversation_id)
@@ -51,7 +45,7 @@ def test_delivered_forwards_once_with_the_documented_shape(suite: Suite) -> None
     assert received.headers["Content-Type"] == "application/json"
     assert received.headers["User-Agent"].startswith("jam-fin-relay/")
     assert uuid.UUID(received.headers["Idempotency-Key"]).version == 5
-    line = log_line_for(suite, message_id)
+    line = suite.log_line(message_id)
     assert line["severity"] == "INFO"
     assert line["outcome"] == "delivered"
     assert line["workflow_id"] == MAIN
@@ -78,7 +72,7 @@ def test_unsubscribed_event_type_is_ignored_with_200(suite: Suite) -> None:
     assert answer.status_code == 200
     assert answer.json()["outcome"] == "ignored"
     assert suite.intercom.received(conversation_id) == []
-    assert log_line_for(suite, message_id)["outcome"] == "ignored"
+    assert suite.log_line(message_id)["outcome"] == "ignored"
 
 
 def test_unknown_event_type_is_ignored_with_200(suite: Suite) -> None:
@@ -130,7 +124,7 @@ def test_permanent_refusal_is_acknowledged_and_logged_at_error(suite: Suite) -> 
 
     assert (answer.status_code, answer.json()["outcome"]) == (200, "refused_by_intercom")
     assert len(suite.intercom.received(conversation_id)) == 1
-    line = log_line_for(suite, message_id)
+    line = suite.log_line(message_id)
     assert (line["severity"], line["intercom_status"]) == ("ERROR", 404)
 
 
@@ -142,7 +136,7 @@ def test_intercom_failure_answers_502_so_jam_retries(suite: Suite) -> None:
     answer = suite.send_event(MAIN, new_event(RECORDED, conversation_id), message_id=message_id)
 
     assert (answer.status_code, answer.json()["outcome"]) == (502, "failed")
-    line = log_line_for(suite, message_id)
+    line = suite.log_line(message_id)
     assert (line["severity"], line["outcome"], line["intercom_status"]) == ("ERROR", "failed", 500)
 
 

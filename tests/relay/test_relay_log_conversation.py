@@ -16,16 +16,10 @@ from tests.relay.harness import (
 )
 
 
-def _line(suite: Suite, message_id: str) -> dict[str, object]:
-    lines = [r for r in suite.relay.log_records() if r.get("jam_message_id") == message_id]
-    assert len(lines) == 1, lines
-    return lines[0]
-
-
 def _send(suite: Suite, workflow_id: str, event: dict[str, object]) -> dict[str, object]:
     message_id = jam_events.new_message_id()
     suite.send_event(workflow_id, event, message_id=message_id)
-    return _line(suite, message_id)
+    return suite.log_line(message_id)
 
 
 @pytest.mark.parametrize(
