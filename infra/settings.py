@@ -221,6 +221,24 @@ def _int_setting(
     return value
 
 
+def _choice_setting(
+    lookup: Lookup,
+    key: str,
+    default: str,
+    values: tuple[str, ...],
+    stack: str,
+    problems: list[str],
+    see: str = "",
+) -> str:
+    value = lookup(key) or default
+    if value not in values:
+        problems.append(
+            f"config '{key}' must be one of {', '.join(values)}, got {value!r}{see}. "
+            f"Fix: {_set_command(key, stack, default)}"
+        )
+    return value
+
+
 def _json_setting(lookup: Lookup, key: str, stack: str, problems: list[str]) -> Any:
     raw = lookup(key)
     if raw is None:
@@ -345,12 +363,9 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
             f"Fix: {_set_command('cpu', stack, '1')} or {_set_command('concurrency', stack, '1')}"
         )
 
-    ingress = project_lookup("ingress") or DEFAULT_INGRESS
-    if ingress not in INGRESS_VALUES:
-        problems.append(
-            f"config 'ingress' must be one of {', '.join(INGRESS_VALUES)}, got {ingress!r}. "
-            f"Fix: {_set_command('ingress', stack, DEFAULT_INGRESS)}"
-        )
+    ingress = _choice_setting(
+        project_lookup, "ingress", DEFAULT_INGRESS, INGRESS_VALUES, stack, problems
+    )
 
     labels = _labels(project_lookup, stack, problems)
     channels = _channels(project_lookup, stack, problems)
@@ -361,13 +376,15 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
             f"{numbers['uptime_check_period_seconds']}. "
             f"Fix: {_set_command('uptimeCheckPeriodSeconds', stack, '60')}"
         )
-    public_access = project_lookup("publicAccess") or DEFAULT_PUBLIC_ACCESS
-    if public_access not in PUBLIC_ACCESS_VALUES:
-        problems.append(
-            f"config 'publicAccess' must be one of {', '.join(PUBLIC_ACCESS_VALUES)}, got "
-            f'{public_access!r} (docs/deploy.md, "Public access"). '
-            f"Fix: {_set_command('publicAccess', stack, DEFAULT_PUBLIC_ACCESS)}"
-        )
+    public_access = _choice_setting(
+        project_lookup,
+        "publicAccess",
+        DEFAULT_PUBLIC_ACCESS,
+        PUBLIC_ACCESS_VALUES,
+        stack,
+        problems,
+        see=' (docs/deploy.md, "Public access")',
+    )
 
     if problems:
         raise SettingsError(problems)
