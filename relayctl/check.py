@@ -23,11 +23,9 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-
-from infra.workflows import Workflow
 from relay_function.naming import HEALTH_PATH, route_path
 from relayctl.common import (
     DEFAULT_WORKFLOWS_FILE,
@@ -37,6 +35,11 @@ from relayctl.common import (
     load_or_fail,
     usage_error,
 )
+
+if TYPE_CHECKING:  # relayctl builds its parser from this module for every command: keep it light
+    import requests
+
+    from infra.workflows import Workflow
 
 DEFAULT_TIMEOUT_SECONDS = 10.0
 PUBLIC_ACCESS_DOC = "docs/deploy.md#public-access"
@@ -94,6 +97,8 @@ class UnreachableError(Exception):
 
 def probe(method: str, url: str, timeout: float) -> Answer:
     """One request without credentials or signature; the answer's status and outcome."""
+    import requests
+
     try:
         response = requests.request(
             method,
@@ -122,6 +127,8 @@ def probe(method: str, url: str, timeout: float) -> Answer:
 
 
 def _reason(exc: requests.RequestException) -> str:
+    import requests
+
     if isinstance(exc, requests.ConnectionError) and "refused" in str(exc).lower():
         return "connection refused"
     if isinstance(exc, requests.Timeout):

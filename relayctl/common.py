@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infra.secret_patterns import redact
-from infra.workflows import Problem, WorkflowsFile, WorkflowsFileError, load_workflows
+
+if TYPE_CHECKING:  # the loader (jsonschema) is imported when a file is loaded, not for --help
+    from infra.workflows import Problem, WorkflowsFile
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the checked thing is wrong: an invalid file, a failed delivery
@@ -76,6 +79,8 @@ def load_or_fail(path: str | Path) -> WorkflowsFile:
     """Load a workflows file, printing every problem; raise CommandError if it is unusable."""
     if not Path(path).is_file():
         raise usage_error(f"{path}: no such file. Run from the project folder or pass --file PATH.")
+    from infra.workflows import WorkflowsFileError, load_workflows
+
     try:
         workflows_file = load_workflows(path)
     except WorkflowsFileError as exc:

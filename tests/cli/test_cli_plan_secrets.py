@@ -127,7 +127,7 @@ def secret_laden_file(path: str) -> WorkflowsFile:
 @pytest.fixture
 def lax_loader(monkeypatch):
     monkeypatch.setattr(plan, "load_workflows", secret_laden_file)
-    monkeypatch.setattr("relayctl.common.load_workflows", secret_laden_file)
+    monkeypatch.setattr("infra.workflows.load_workflows", secret_laden_file)
     monkeypatch.setattr(plan, "parse_workflows", lambda text, filename: secret_laden_file(filename))
 
 
@@ -148,7 +148,7 @@ def test_problems_that_quote_a_secret_are_redacted(folder, capsys, monkeypatch, 
         raise LoaderError((problem,))
 
     monkeypatch.setattr(plan, "load_workflows", quoting_loader)
-    monkeypatch.setattr("relayctl.common.load_workflows", quoting_loader)
+    monkeypatch.setattr("infra.workflows.load_workflows", quoting_loader)
     code, output = run_plan(capsys, "--format", fmt)
     assert code == 1
     assert "workflows.yaml:2:3" in output
