@@ -22,27 +22,37 @@ the file size and each stack's environment budget (``infra.relay_env``).
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
 
 import yaml
-from jsonschema import Draft202012Validator, ValidationError
-from jsonschema.validators import extend
+from jsonschema import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from infra.intercom_url import intercom_url_problem, url_problem
 from infra.relay_env import env_budget
 from infra.secret_patterns import holds_signing_secret, looks_sensitive, redact, secret_kind
+from infra.workflows_schema import (
+    DEFS,
+    MESSAGES,
+    SCHEMA,
+    SCHEMA_PATH,
+    Validator,
+    closest,
+    inlined,
+    say,
+    shown,
+    suggested_id,
+    suggested_key,
+)
 from relay_function import naming
 from relay_function.naming import DEFAULT_EVENTS
 
-__all__ = [
+__all__ = [  # with the names re-exported for callers of the loader
     "DEFAULT_EVENTS",
     "SCHEMA_PATH",
     "SUPPORTED_VERSION",
@@ -58,58 +68,16 @@ __all__ = [
     "parse_workflows",
 ]
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflows.schema.json"
-SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 SUPPORTED_VERSION: int = SCHEMA["properties"]["version"]["const"]
-_DEFS = SCHEMA["$defs"]
-CONFIG_KEY_RE = re.compile(_DEFS["configRef"]["properties"]["config"]["pattern"])
-_MESSAGES: dict[str, list[str]] = SCHEMA["x-messages"]
-_URL_WORDS: dict[str, list[str]] = _DEFS["literalIntercomUrl"]["x-problems"]
+CONFIG_KEY_RE = re.compile(DEFS["configRef"]["properties"]["config"]["pattern"])
 # One stack's relay holds about seventy workflows: a file near this size is the wrong file, and
 # it is refused before YAML builds a tree of it.
 MAX_FILE_BYTES = 1024 * 1024
 _URL = "intercom_webhook_url"
 _KEY_SUFFIX = {_URL: "IntercomUrl", "jam_signing_secret": "JamSecret"}
 
-# YAML's own types, faithfully: a YAML float (1.0) is not an integer, which JSON cannot tell.
-_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
-)
-_Validator = extend(Draft202012Validator, type_checker=_TYPES)  # type: ignore[no-untyped-call]
-_DROPPED = {"$schema", "title", "description", "default", "$defs"}
-
-
-def _inlined(schema: dict[str, Any], words: bool = False) -> Any:
-    """The schema with each (local, non-recursive) ``$ref`` replaced by its target.
-
-    jsonschema resolves a ``$ref`` on every use, which made validation several times slower.
-    A target is merged in place when no keyword clashes, else added to ``allOf``. Without
-    ``words`` the ``x-`` annotations go too: validation then never visits them.
-    """
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, list):
-            return [inline(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        kept = {k: v for k, v in node.items() if k not in _DROPPED and (words or k[:2] != "x-")}
-        out = {k: inline(v) for k, v in kept.items()}
-        if "properties" in node:  # its keys are property names, not keywords
-            out["properties"] = {k: inline(v) for k, v in node["properties"].items()}
-        if "$ref" in node:
-            target = inline(schema["$defs"][out.pop("$ref").removeprefix("#/$defs/")])
-            if target.keys() & out.keys():
-                out["allOf"] = [target, *out.get("allOf", [])]
-            else:
-                out.update(target)
-        return out
-
-    return inline(schema)
-
-
-_VALIDATOR = _Validator(_inlined(SCHEMA))
-_WORDED = _inlined(SCHEMA, words=True)  # the same paths, with the wording
-_LITERAL_URL = _Validator(_inlined({"$defs": _DEFS, "$ref": "#/$defs/literalIntercomUrl"}))
+_VALIDATOR = Validator(inlined(SCHEMA))
+_WORDED = inlined(SCHEMA, words=True)  # the same paths, with the wording
 # The C loader is several times faster; the pure-Python one gives the same nodes and marks.
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR, _NULL, _MERGE = (f"tag:yaml.org,2002:{name}" for name in ("str", "null", "merge"))
@@ -227,13 +195,6 @@ def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFil
     return WorkflowsFile(filename, SUPPORTED_VERSION, workflows, tuple(document.warnings))
 
 
-def intercom_url_problem(url: str) -> str | None:
-    """What is wrong with an Intercom webhook URL and the fix, never quoting it; None if usable
-    (the rule for a literal URL in the file: the schema's and the relay's host rule)."""
-    found = _url_problem(url)
-    return None if found is None else " Fix: ".join(found)
-
-
 def missing_config_problems(
     workflows_file: WorkflowsFile, stack: str, present_keys: Mapping[str, bool]
 ) -> tuple[Problem, ...]:
@@ -250,13 +211,13 @@ def missing_config_problems(
             ref = getattr(workflow, name)
             if not isinstance(ref, ConfigRef) or present_keys.get(ref.key, name != _URL):
                 continue  # set as a secret, or an optional signing secret not set yet
-            words = _say(
+            words = say(
                 "config_plain" if ref.key in present_keys else "config_unset",
                 key=ref.key,
                 field=name,
                 stack=stack,
                 command=f"pulumi config set --secret {ref.key} --stack {stack}",
-                what=_MESSAGES[f"config_what_{name}"][0],
+                what=MESSAGES[f"config_what_{name}"][0],
             )
             where = (ref.line or 1, ref.column or 1)
             problems.append(Problem(workflows_file.path, *where, workflow.id, *words))
@@ -267,15 +228,7 @@ def _fail(filename: str, offset: int, name: str, text: str | bytes = "", **field
     """An error for one problem at a character (or byte) offset of the file."""
     newline: Any = b"\n" if isinstance(text, bytes) else "\n"
     line, column = text.count(newline, 0, offset) + 1, offset - text.rfind(newline, 0, offset)
-    return WorkflowsFileError((Problem(filename, line, column, None, *_say(name, **fields)),))
-
-
-def _say(words: str | list[str], /, alternative: Any = False, **fields: Any) -> list[str]:
-    """[problem, fix] of a message (named in ``x-messages``, or given), placeholders filled in;
-    the alternative fix (third) is for when a close match exists."""
-    words = _MESSAGES[words] if isinstance(words, str) else words
-    fix = words[2] if alternative else words[1]
-    return [Template(w).safe_substitute(fields) for w in (words[0], fix)]
+    return WorkflowsFileError((Problem(filename, line, column, None, *say(name, **fields)),))
 
 
 class _Document:
@@ -308,12 +261,12 @@ class _Document:
         for entry in self.entries:
             pairs = entry.value if isinstance(entry, MappingNode) else []
             ids = [v for k, v in pairs if _is_str(k) and k.value == "id"][:1]
-            shown = [v.value for v in ids if _is_str(v) and not looks_sensitive(v.value)]
-            self.labels.append(shown[0] if shown else None)
+            visible = [v.value for v in ids if _is_str(v) and not looks_sensitive(v.value)]
+            self.labels.append(visible[0] if visible else None)
         try:
             self.data = self._data(self.root, ())
         except RecursionError:
-            self.at(1, 1, None, _say("yaml_other", what="RecursionError"))
+            self.at(1, 1, None, say("yaml_other", what="RecursionError"))
             return ()
         for error in _VALIDATOR.iter_errors(self.data):
             self._explain(error)
@@ -332,18 +285,18 @@ class _Document:
             tab = rows[0][mark.column : mark.column + 1] == "\t" or (
                 mark.column <= len(indentation) and "\t" in indentation
             )  # a tab at the position, or in the indentation it is in
-            self.at(mark.line + 1, mark.column + 1, None, _say(f"yaml{'_tab' * tab}", what=what))
+            self.at(mark.line + 1, mark.column + 1, None, say(f"yaml{'_tab' * tab}", what=what))
         except yaml.reader.ReaderError as exc:
             code = f"{exc.character:04x}"
             self.errors += _fail(self.filename, exc.position, "control", text, code=code).problems
         except UnicodeEncodeError as exc:  # a lone surrogate in text handed to parse_workflows
             self.errors += _fail(self.filename, exc.start, "surrogate", text).problems
         except (yaml.YAMLError, RecursionError) as exc:
-            self.at(1, 1, None, _say("yaml_other", what=type(exc).__name__))
+            self.at(1, 1, None, say("yaml_other", what=type(exc).__name__))
         else:
             if root is not None and not (isinstance(root, ScalarNode) and root.tag == _NULL):
                 return root
-            self.at(1, 1, None, _say("empty"))
+            self.at(1, 1, None, say("empty"))
         return None
 
     def _node(self, path: _Path, key: str | None = None) -> Node | None:
@@ -413,11 +366,11 @@ class _Document:
         value = node.value
         if "_" in value and holds_signing_secret(value):
             name = str(next((s for s in reversed(path) if isinstance(s, str)), ""))
-            shown = name and not looks_sensitive(name)
-            what = {"key": "A key", "item": f"An item of '{name}'" if shown else "A list item"}
-            subject = what.get(role, f"The value of '{name}'" if shown else "A value")
-            key = _suggested_key(self._label(path), "JamSecret")
-            self.error(node, path, _say("signing_secret", subject=subject, secret_key=key), True)
+            named = name and not looks_sensitive(name)
+            what = {"key": "A key", "item": f"An item of '{name}'" if named else "A list item"}
+            subject = what.get(role, f"The value of '{name}'" if named else "A value")
+            key = suggested_key(self._label(path), "JamSecret")
+            self.error(node, path, say("signing_secret", subject=subject, secret_key=key), True)
         return value
 
     def _bad_key(self, path: _Path, key_node: Node, first: Node | None) -> None:
@@ -426,17 +379,17 @@ class _Document:
         if isinstance(key_node, ScalarNode):
             self._secret(key_node, path, "key")
         if len(path) == 3 and path[2] in _KEY_SUFFIX:  # the schema of the mapping here
-            schema = _DEFS["configRef"]
+            schema = DEFS["configRef"]
         elif not path or (len(path) == 2 and path[0] == "workflows"):
-            schema = _DEFS["workflow"] if path else SCHEMA
+            schema = DEFS["workflow"] if path else SCHEMA
         else:
             return  # a mapping where none belongs: the schema says so
         name = "duplicate_key" if first else "merge_key" if key_node.tag == _MERGE else ""
         where = Template(schema["x-where"]).safe_substitute(field=path[-1] if path else "")
-        words = _say(
+        words = say(
             name or "key_not_string",
             where=where,
-            shown=_shown(key_node.value) if first else "",
+            shown=shown(key_node.value) if first else "",
             first_line=_position(first)[0] if first else 0,
             kind=_kind(key_node),
             valid=", ".join(schema["properties"]),
@@ -468,20 +421,20 @@ class _Document:
             fields.update(where=Template(schema["x-where"]).safe_substitute(fields))
             for key in value:
                 if key not in schema["properties"] and (key_node := self._node(path, key)):
-                    closest = _closest(key, schema["properties"])
-                    fields.update(shown=_shown(key), closest=closest)
-                    self.error(key_node, path, _say("unknown_key", closest, **fields))
+                    meant = closest(key, schema["properties"])
+                    fields.update(shown=shown(key), closest=meant)
+                    self.error(key_node, path, say("unknown_key", meant, **fields))
         elif keyword == "required":
             for name in rule:
                 if name not in value:
                     words = schema["properties"][name]["x-missing"]
-                    self.error(node, path, _say(words, **fields))
+                    self.error(node, path, say(words, **fields))
         elif keyword == "uniqueItems":
             for index, item in enumerate(value):
                 if isinstance(item, str) and (first := value.index(item)) < index:
                     line = _position(node.value[first])[0]
-                    fields.update(shown=_shown(item), first_line=line)
-                    self.error(node.value[index], path, _say("duplicate_item", **fields), True)
+                    fields.update(shown=shown(item), first_line=line)
+                    self.error(node.value[index], path, say("duplicate_item", **fields), True)
         else:
             self.error(node, path, _words(error, schemas, fields), once=True)
 
@@ -506,7 +459,7 @@ class _Document:
                 first_line = id_lines.setdefault(entry["id"], _position(id_node)[0])
                 if first_line != _position(id_node)[0]:
                     self._mark_bad((*path, "id"))
-                    words = _say("duplicate_id", id=entry["id"], first_line=first_line)
+                    words = say("duplicate_id", id=entry["id"], first_line=first_line)
                     self.error(id_node, path, words)
             for name, ref in sorted(refs.items(), key=lambda r: (r[1].line, r[1].column)):
                 first = key_uses.setdefault(ref.key, (name, ref, index))
@@ -514,12 +467,12 @@ class _Document:
                     self._key_reused(ref, name, index, first)
             url, url_node = entry.get(_URL), self._node((*path, _URL))
             if isinstance(url, str) and url_node is not None and id(url_node) not in self.quiet:
-                found = _url_problem(url)  # the schema's rule, worded, and the relay's host rule
+                found = url_problem(url)  # the schema's rule, worded, and the relay's host rule
                 if found is not None:
                     self._mark_bad((*path, _URL))
                     self.error(url_node, path, [f"'intercom_webhook_url': {found[0]}", found[1]])
                 else:
-                    words = _say("literal_url", url_key=_suggested_key(label, "IntercomUrl"))
+                    words = say("literal_url", url_key=suggested_key(label, "IntercomUrl"))
                     self.warnings.append(
                         Problem(self.filename, *_position(url_node), label, *words)
                     )
@@ -548,9 +501,9 @@ class _Document:
         """
         first_field, first_ref, first_index = first
         label, first_label = self.labels[index], self.labels[first_index]
-        url_key, secret_key = (_suggested_key(label, suffix) for suffix in _KEY_SUFFIX.values())
+        url_key, secret_key = (suggested_key(label, suffix) for suffix in _KEY_SUFFIX.values())
         whose = f" of workflow '{first_label}'" if first_label else " of another workflow"
-        words = _say(
+        words = say(
             "key_reused",
             index == first_index,
             key=ref.key,
@@ -558,7 +511,7 @@ class _Document:
             first_field=first_field,
             first_line=first_ref.line,
             whose="" if index == first_index else whose,
-            why=_MESSAGES[f"key_why_{'both' if first_field != field_name else field_name}"][0],
+            why=MESSAGES[f"key_why_{'both' if first_field != field_name else field_name}"][0],
             url_key=url_key,
             secret_key=secret_key,
             own_key=url_key if field_name == _URL else secret_key,
@@ -609,12 +562,12 @@ def _words(
         fields["broken"] = Template(broken).safe_substitute(fields)
         if keyword == "enum":
             fields["valid"] = ", ".join(rule_value)
-            fields["closest"] = _closest(value, rule_value)
+            fields["closest"] = closest(value, rule_value)
     table: dict[str, list[str]] = next((s["x-errors"] for s in schemas if "x-errors" in s), {})
     words = next((table[c] for c in candidates if c in table), None)
     if words is None:  # a rule without words of its own (a schema change): never the value
-        return _say("unworded", keyword=keyword, **fields)
-    return _say(words, fields.get("closest"), **fields)
+        return say("unworded", keyword=keyword, **fields)
+    return say(words, fields.get("closest"), **fields)
 
 
 def _fields(path: _Path, node: Node, value: Any, label: str | None) -> dict[str, Any]:
@@ -625,13 +578,13 @@ def _fields(path: _Path, node: Node, value: Any, label: str | None) -> dict[str,
         "name": next((str(s) for s in reversed(path) if isinstance(s, str)), ""),
         "field": field_name,
         "kind": _kind(node),
-        "shown": _shown(node.value if isinstance(node, ScalarNode) else str(value)),
-        "quoted": f" ({_shown(node.value)})" if scalar else "",
+        "shown": shown(node.value if isinstance(node, ScalarNode) else str(value)),
+        "quoted": f" ({shown(node.value)})" if scalar else "",
         "quote_hint": f"; quote it if you meant the text {node.value!r}"[:120] if scalar else "",
-        "url_key": _suggested_key(label, "IntercomUrl"),
-        "secret_key": _suggested_key(label, "JamSecret"),
-        "field_key": _suggested_key(label, _KEY_SUFFIX.get(field_name, "")),
-        "suggested_id": (isinstance(value, str) and _suggested_id(value)) or "billing-handoff",
+        "url_key": suggested_key(label, "IntercomUrl"),
+        "secret_key": suggested_key(label, "JamSecret"),
+        "field_key": suggested_key(label, _KEY_SUFFIX.get(field_name, "")),
+        "suggested_id": (isinstance(value, str) and suggested_id(value)) or "billing-handoff",
     }
     if isinstance(value, str):
         namespace, _, bare = value.partition(":")
@@ -653,139 +606,3 @@ def _kind(node: Node) -> str:
 
 def _is_str(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == _STR
-
-
-def _shown(text: str) -> str:
-    """A value quoted for a message, unless it may be a capability or a secret."""
-    if looks_sensitive(text):
-        return "(value not shown: it looks like a URL or a secret)"
-    return repr(text[:57] + "...") if len(text) > 60 else repr(text)
-
-
-def _closest(word: str, choices: Iterable[str]) -> str | None:
-    """The valid choice a typo most likely meant, ignoring case, '_' and '-' first."""
-    options = list(choices)
-
-    def squash(s: str) -> str:
-        return re.sub(r"[_\-\s.]", "", s.lower())
-
-    for option in options:
-        # 'recorded' for 'intercom.recorder.recorded': a known name's last part counts too.
-        if squash(option) == squash(word) or option.rsplit(".", 1)[-1] == word.lower() != option:
-            return option
-    matches = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
-def _suggested_id(workflow_id: str) -> str | None:
-    """A valid id close to an invalid one (``Billing_Handoff`` -> ``billing-handoff``)."""
-    if looks_sensitive(workflow_id):
-        return None
-    candidate = re.sub(r"[^a-z0-9]+", "-", workflow_id.lower())
-    candidate = re.sub(r"^[^a-z]+", "", candidate)[: naming.WORKFLOW_ID_MAX_LENGTH].rstrip("-")
-    return candidate if naming.is_valid_workflow_id(candidate) else None
-
-
-def _suggested_key(workflow_id: str | None, suffix: str) -> str:
-    """``billing-handoff`` + ``IntercomUrl`` -> ``billingHandoffIntercomUrl``."""
-    if workflow_id and not naming.is_valid_workflow_id(workflow_id):
-        workflow_id = _suggested_id(workflow_id)
-    first, *rest = (workflow_id or "my-workflow").split("-")
-    return first + "".join(part.capitalize() for part in rest) + suffix
-
-
-# --------------------------------------------------------------------------------------------
-# Intercom URLs: the schema's rule and the relay's host rule decide; the words say which part
-
-# What Intercom's docs put after the URL, however it was pasted: ``<Conversation ID>``,
-# ``{conversation_id}``, ``{{conversationId}}``, ``:conversation_id``, ``<id>``...
-_PLACEHOLDER_RE = re.compile(
-    r"[<{\[(:$]*\s*conversations?[\s_.-]*id\s*[>}\])]*"
-    r"|[<{\[(:$]+\s*(?:conversations?|id)\s*[>}\])]*",
-    re.IGNORECASE,
-)
-
-
-def _url_problem(url: str) -> list[str] | None:
-    """[what is wrong, fix] from the first of the schema's ``x-problems`` the URL has ("other"
-    when only the schema's pattern tells), never quoting it; None when usable."""
-    try:
-        host_ok = naming.is_valid_host(urlsplit(url).hostname or "")
-    except ValueError:
-        host_ok = False
-    if _LITERAL_URL.is_valid(url) and host_ok:
-        return None
-    stripped_url = url.strip().rstrip("/")
-    last = stripped_url.rsplit("/", 1)[-1]
-    if holds_signing_secret(url) or not url.strip():
-        return _say(_URL_WORDS["secret" if url.strip() else "empty"])
-    if "/" in stripped_url and _PLACEHOLDER_RE.fullmatch(unquote(unquote(last))):
-        # Safe to quote: it matched the placeholder pattern, so it holds no part of the token.
-        removed = "/" + last + "/" * (len(url.strip()) - len(stripped_url))
-        return _say(_URL_WORDS["placeholder"], removed=removed)
-    if url != url.strip() or any(c.isspace() for c in url):
-        return _say(_URL_WORDS["padded" if url != url.strip() else "whitespace"])
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
-        return _say(_URL_WORDS["unparsable"])
-    scheme, path, netloc = parts.scheme.lower(), parts.path, parts.netloc
-    stripped, unusable = path.rstrip("/"), next((c for c in path if not "!" <= c <= "~"), "")
-    trailing, bracket = (
-        "/" * (len(path) - len(stripped)),
-        next(filter("<>{}".__contains__, path), ""),
-    )
-    # The port read by hand: SplitResult.port raises on a bad one and, depending on the Python
-    # version, accepts signs and non-ASCII digits.
-    port = (netloc.rpartition("]")[2] if netloc.startswith("[") else netloc).partition(":")[2]
-    checks: list[tuple[object, str]] = [
-        (not parts.scheme or not netloc, "relative"),
-        (scheme != "https", "scheme"),
-        ("@" in netloc, "credentials"),
-        (not host, "no_host"),
-        (host and not naming.is_valid_host(host), "host"),
-        (port and not (re.fullmatch("[0-9]{1,5}", port) and 1 <= int(port) <= 65535), "port"),
-        (parts.query or url.endswith("?"), "query"),
-        (parts.fragment or url.endswith("#"), "fragment"),
-        (unusable, "non_ascii" if unusable.isprintable() else "control"),
-        (bracket, "bracket"),
-        ("//" in stripped, "empty_segment"),
-        (not stripped, "no_path"),
-        (trailing, "trailing"),
-    ]
-    name = next((name for failed, name in checks if failed), "other")
-    return _say(
-        _URL_WORDS[name],
-        bracket=bracket,
-        trailing=trailing,
-        encoded=quote(unusable, safe=""),
-        scheme=scheme if re.fullmatch("[a-z][a-z0-9+.-]{0,15}", scheme) else "another scheme",
-        broken=_host_rule_broken(host) if name == "host" and host else "",
-        code=f"U+{ord(unusable):04X}" if unusable else "",
-        what=f"{len(trailing)} trailing slashes" if trailing[1:] else "a trailing slash",
-    )
-
-
-def _host_rule_broken(host: str) -> str:
-    """Which part of the host rule (``is_valid_host``) a host breaks, without quoting it."""
-    ascii_labels: list[str] = []
-    for label in (host[:-1] if host.endswith(".") else host).split("."):  # one final dot is fine
-        if not label:
-            return "it has an empty label (two dots in a row, or a dot at the start)"
-        try:
-            ascii_label = label.encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_label = label if label.isascii() else ""
-        if not ascii_label:
-            return "a label is not a valid international (IDNA) name, or is too long"
-        if len(ascii_label) > 63:  # DNS (RFC 1035), as naming.HOST_LABEL_RE says
-            return f"a label is {len(ascii_label)} characters long, the limit is 63"
-        if ascii_label.startswith("-") or ascii_label.endswith("-"):
-            return "a label starts or ends with a hyphen"
-        if not all(c.isascii() and (c.isalnum() or c == "-") for c in ascii_label):
-            return "it contains a character other than letters, digits, hyphens and dots"
-        ascii_labels.append(ascii_label)
-    if (length := len(".".join(ascii_labels))) > naming.HOST_MAX_LENGTH:
-        return f"it is {length} characters long, the limit is {naming.HOST_MAX_LENGTH}"
-    return "it is not a DNS name or an IP address"

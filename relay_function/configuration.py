@@ -18,9 +18,9 @@ from naming import (
     DEFAULT_EVENTS,
     KNOWN_EVENTS,
     ROUTES_ENV,
+    host_problem,
     intercom_url_env,
     is_loopback_host,
-    is_valid_host,
     is_valid_workflow_id,
     signing_secret_env,
 )
@@ -84,9 +84,9 @@ def parse_intercom_url(url: str) -> IntercomTarget:
     host = parts.hostname or ""
     if not host:
         raise ValueError("has no host")
-    if not is_valid_host(host):
+    if (broken := host_problem(host)) is not None:
         # Else the IDNA encoding at connect time fails on every forward (e.g. "a..b").
-        raise ValueError("has an invalid host name (empty label, or a label over 63 characters)")
+        raise ValueError(f"has an invalid host name: {broken}")
     if parts.scheme == "http" and not is_loopback_host(host):
         raise ValueError("must use https (plain http is allowed only for loopback hosts)")
     if parts.scheme not in ("http", "https"):

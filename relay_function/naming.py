@@ -71,21 +71,40 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-HOST_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+HOST_LABEL_MAX_LENGTH = 63  # DNS (RFC 1035)
 HOST_MAX_LENGTH = 253
 
 
-def is_valid_host(host: str) -> bool:
-    """An IP address, or a DNS name whose ASCII (IDNA) form has valid labels."""
+def host_problem(host: str) -> str | None:
+    """Which part of the host rule ``host`` breaks, in words that never quote it; None for an
+    IP address or a DNS name whose ASCII (IDNA) labels are valid.
+
+    The relay checks each Intercom URL's host with it at start-up (a host IDNA cannot encode
+    would fail every forward) and the loader uses it to explain a literal URL: one rule.
+    """
     try:
         ipaddress.ip_address(host)
     except ValueError:
         pass
     else:
-        return True
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return False
-    labels = ascii_host.rstrip(".").split(".")
-    return len(ascii_host) <= HOST_MAX_LENGTH and all(HOST_LABEL_RE.fullmatch(x) for x in labels)
+        return None
+    ascii_labels = []
+    for label in (host[:-1] if host.endswith(".") else host).split("."):  # one final dot is fine
+        if not label:
+            return "it has an empty label (two dots in a row, or a dot at the start)"
+        try:
+            ascii_label = label.encode("idna").decode("ascii")
+        except UnicodeError:  # also an ASCII label that is too long: measured below
+            ascii_label = label if label.isascii() else ""
+        if not ascii_label:
+            return "a label is not a valid international (IDNA) name, or is too long"
+        if len(ascii_label) > HOST_LABEL_MAX_LENGTH:
+            return f"a label is {len(ascii_label)} characters long, the limit is 63"
+        if ascii_label.startswith("-") or ascii_label.endswith("-"):
+            return "a label starts or ends with a hyphen"
+        if not all(c.isascii() and (c.isalnum() or c == "-") for c in ascii_label):
+            return "it contains a character other than letters, digits, hyphens and dots"
+        ascii_labels.append(ascii_label)
+    if (length := len(".".join(ascii_labels))) > HOST_MAX_LENGTH:
+        return f"it is {length} characters long, the limit is {HOST_MAX_LENGTH}"
+    return None

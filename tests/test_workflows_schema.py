@@ -11,6 +11,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from infra import workflows as loader
+from infra import workflows_schema
 from infra.secret_patterns import INTERCOM_URL_PATTERN, SIGNING_SECRET_PATTERN
 from infra.workflows import WorkflowsFileError, intercom_url_problem, parse_workflows
 from relay_function.naming import DEFAULT_EVENTS, KNOWN_EVENTS, WORKFLOW_ID_MAX_LENGTH
@@ -280,8 +281,8 @@ def test_schema_allows_other_urls_in_a_description() -> None:
 
 def test_the_loader_validates_with_the_committed_schema() -> None:
     assert loader.SCHEMA_PATH == ROOT / "workflows.schema.json"
-    assert loader.SCHEMA == SCHEMA
-    assert loader._VALIDATOR.schema == loader._inlined(SCHEMA)
+    assert workflows_schema.SCHEMA == SCHEMA
+    assert loader._VALIDATOR.schema == workflows_schema.inlined(SCHEMA)
 
 
 def test_a_rule_changed_in_the_schema_changes_the_loaders_verdict(
@@ -292,7 +293,9 @@ def test_a_rule_changed_in_the_schema_changes_the_loaders_verdict(
     stricter["$defs"]["workflow"]["properties"]["events"]["maxItems"] = 1
     text = "version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: {config: aUrl}\n"
     parse_workflows(text)  # the committed schema's default: two events
-    monkeypatch.setattr(loader, "_VALIDATOR", loader._Validator(loader._inlined(stricter)))
+    monkeypatch.setattr(
+        loader, "_VALIDATOR", workflows_schema.Validator(workflows_schema.inlined(stricter))
+    )
     with pytest.raises(WorkflowsFileError):
         parse_workflows(text + "    events: [jam.created, intercom.recorder.recorded]\n")
 
@@ -329,7 +332,9 @@ def without_words(node: Any) -> Any:
 
 def test_the_wording_never_changes_what_is_validated() -> None:
     """The loader finds an error's words at the same schema path in the worded schema."""
-    assert without_words(loader._inlined(SCHEMA, words=True)) == loader._inlined(SCHEMA)
+    assert without_words(workflows_schema.inlined(SCHEMA, words=True)) == workflows_schema.inlined(
+        SCHEMA
+    )
     assert without_words(SCHEMA) != SCHEMA  # the committed schema does carry the words
 
 
@@ -347,8 +352,10 @@ def test_a_rule_without_words_of_its_own_is_named_without_its_value(
 ) -> None:
     stricter = json.loads(json.dumps(SCHEMA))
     stricter["$defs"]["workflow"]["properties"]["events"]["maxItems"] = 1
-    monkeypatch.setattr(loader, "_VALIDATOR", loader._Validator(loader._inlined(stricter)))
-    monkeypatch.setattr(loader, "_WORDED", loader._inlined(stricter, words=True))
+    monkeypatch.setattr(
+        loader, "_VALIDATOR", workflows_schema.Validator(workflows_schema.inlined(stricter))
+    )
+    monkeypatch.setattr(loader, "_WORDED", workflows_schema.inlined(stricter, words=True))
     text = "version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: {config: aUrl}\n"
     with pytest.raises(WorkflowsFileError) as caught:
         parse_workflows(text + "    events: [jam.created, intercom.recorder.recorded]\n")
@@ -366,7 +373,7 @@ def test_a_message_changed_in_the_schema_changes_what_the_loader_says(
         "'$name' needs at least one event.",
         "Add one.",
     ]
-    monkeypatch.setattr(loader, "_WORDED", loader._inlined(reworded, words=True))
+    monkeypatch.setattr(loader, "_WORDED", workflows_schema.inlined(reworded, words=True))
     text = "version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: {config: aUrl}\n"
     with pytest.raises(WorkflowsFileError) as caught:
         parse_workflows(text + "    events: []\n")
