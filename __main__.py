@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pulumi
 
+from infra.intercom_url import intercom_url_problem
 from infra.relay import Relay, RelayArgs, RouteInput
 from infra.relay_env import env_budget, plain_env
 from infra.settings import RelaySettings, SettingsError, settings_from_config
@@ -21,7 +22,6 @@ from infra.workflows import (
     Workflow,
     WorkflowsFile,
     WorkflowsFileError,
-    intercom_url_problem,
     load_workflows,
     missing_config_problems,
 )

@@ -1,8 +1,8 @@
 """The relay's runtime environment, and the platform limits it must fit.
 
 One computation, shared by the Pulumi program (before any resource is declared) and by
-``relayctl validate`` and the workflows loader (per stack), so the number a user is told is the
-number the deploy would hit. Imports no Pulumi.
+``relayctl validate`` and the workflows loader (per stack, ``stacks_over_budget``), so the
+number a user is told is the number the deploy would hit. Imports no Pulumi.
 
 Limits, from Google's "Environment variables for services"
 (https://cloud.google.com/run/docs/configuring/services/overview-environment-variables):
@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 from relay_function.naming import ROUTES_ENV, intercom_url_env, signing_secret_env
 
@@ -50,6 +50,16 @@ class RoutedWorkflow(Protocol):
 
     @property
     def events(self) -> tuple[str, ...]: ...
+
+
+class StackedWorkflow(RoutedWorkflow, Protocol):
+    """A workflow that may be limited to some stacks (``stacks: None``: every stack)."""
+
+    @property
+    def stacks(self) -> tuple[str, ...] | None: ...
+
+
+W = TypeVar("W", bound=StackedWorkflow)
 
 
 class RouteEvents(NamedTuple):
@@ -157,3 +167,24 @@ def env_budget(
         bytes=total_bytes,
         workflows_that_fit=max(0, min(by_bytes, by_vars)),
     )
+
+
+def stacks_over_budget(workflows: Sequence[W]) -> list[tuple[W, str]]:
+    """Each stack whose workflows do not fit one relay: the first workflow (in file order) past
+    what fits, and the problem with its fix.
+
+    Checked for every stack a ``stacks:`` list names, and for any other stack, before the
+    function's name is known (the longest is assumed).
+    """
+    everywhere = [w for w in workflows if w.stacks is None]
+    groups = [("Any stack not named in a `stacks:` list", everywhere)]
+    if env_budget(everywhere).fits:  # else every stack is over, and one message says so
+        for stack in sorted({s for w in workflows for s in w.stacks or ()}):
+            named = [w for w in workflows if w.stacks is None or stack in w.stacks]
+            groups.append((f"Stack '{stack}'", named))
+    found = []
+    for where, deployed in groups:
+        budget = env_budget(deployed)
+        if (problem := budget.problem(where)) is not None:
+            found.append((deployed[min(budget.workflows_that_fit, len(deployed) - 1)], problem))
+    return found

@@ -2,8 +2,7 @@
 
 Free of Pulumi imports, so a bad file fails before any resource is declared. Public API:
 ``load_workflows``, ``parse_workflows`` (both raise ``WorkflowsFileError`` with every problem),
-``missing_config_problems``, ``intercom_url_problem`` (for URLs from stack config) and the
-frozen dataclasses.
+``missing_config_problems`` and the frozen dataclasses.
 
 Each rule and its wording are written once, in the schema: ``x-errors`` (failing keyword ->
 [problem, fix, fix when a close match exists]), ``x-missing``, ``x-broken`` (which part of a
@@ -33,16 +32,16 @@ import yaml
 from jsonschema import ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from infra.intercom_url import intercom_url_problem, url_problem
-from infra.relay_env import env_budget
-from infra.secret_patterns import holds_signing_secret, looks_sensitive, redact, secret_kind
+from infra.intercom_url import url_problem
+from infra.relay_env import stacks_over_budget
+from infra.secret_patterns import holds_signing_secret, looks_sensitive, redact
 from infra.workflows_schema import (
     DEFS,
     MESSAGES,
     SCHEMA,
-    SCHEMA_PATH,
     Validator,
     closest,
+    error_words,
     inlined,
     say,
     shown,
@@ -51,22 +50,6 @@ from infra.workflows_schema import (
 )
 from relay_function import naming
 from relay_function.naming import DEFAULT_EVENTS
-
-__all__ = [  # with the names re-exported for callers of the loader
-    "DEFAULT_EVENTS",
-    "SCHEMA_PATH",
-    "SUPPORTED_VERSION",
-    "ConfigRef",
-    "LiteralUrl",
-    "Problem",
-    "Workflow",
-    "WorkflowsFile",
-    "WorkflowsFileError",
-    "intercom_url_problem",
-    "load_workflows",
-    "missing_config_problems",
-    "parse_workflows",
-]
 
 SUPPORTED_VERSION: int = SCHEMA["properties"]["version"]["const"]
 CONFIG_KEY_RE = re.compile(DEFS["configRef"]["properties"]["config"]["pattern"])
@@ -436,7 +419,7 @@ class _Document:
                     fields.update(shown=shown(item), first_line=line)
                     self.error(node.value[index], path, say("duplicate_item", **fields), True)
         else:
-            self.error(node, path, _words(error, schemas, fields), once=True)
+            self.error(node, path, error_words(error, schemas, fields), once=True)
 
     def _workflows(self) -> tuple[Workflow, ...]:
         """The valid entries as Workflows, after what the schema cannot compare."""
@@ -488,7 +471,8 @@ class _Document:
                     line,
                 )
                 workflows.append(workflow)
-        self._check_env_budgets(workflows)
+        for over, problem in stacks_over_budget(workflows):
+            self.at(over.line, 1, over.id, problem.split(" Fix: ", 1))
         return tuple(workflows)
 
     def _key_reused(self, ref: ConfigRef, field_name: str, index: int, first: _KeyUse) -> None:
@@ -517,57 +501,6 @@ class _Document:
             own_key=url_key if field_name == _URL else secret_key,
         )
         self.at(ref.line, ref.column, label, words)
-
-    def _check_env_budgets(self, workflows: list[Workflow]) -> None:
-        """Each stack's workflows must fit one relay's environment (``relay_env.env_budget``).
-
-        Checked for every stack a ``stacks:`` list names, and for any other stack; the function
-        name is not known here, so the longest is assumed.
-        """
-        everywhere = [w for w in workflows if w.stacks is None]
-        groups = [("Any stack not named in a `stacks:` list", everywhere)]
-        if env_budget(everywhere).fits:  # else every stack is over, and one message says so
-            for stack in sorted({s for w in workflows for s in w.stacks or ()}):
-                groups.append((f"Stack '{stack}'", [w for w in workflows if w.applies_to(stack)]))
-        for where, deployed in groups:
-            budget = env_budget(deployed)
-            problem = budget.problem(where)
-            if problem is not None:  # at the first workflow (in file order) past what fits
-                over = deployed[min(budget.workflows_that_fit, len(deployed) - 1)]
-                self.at(over.line, 1, over.id, problem.split(" Fix: ", 1))
-
-
-def _words(
-    error: ValidationError, schemas: list[dict[str, Any]], fields: dict[str, Any]
-) -> list[str]:
-    """[problem, fix] for a failed keyword, from the nearest ``x-errors`` on its schema path."""
-    keyword: Any = error.validator
-    rule_value: Any = error.validator_value
-    value, candidates = error.instance, [keyword, "*"]
-    if isinstance(value, str):
-        if kind := secret_kind(value):  # a URL where a name belongs has its own words
-            candidates.insert(0, "url")
-            fields["what"] = kind
-        candidates.insert(-2, f"{keyword}:string")
-        rule: dict[str, Any] = next((s for s in schemas if "x-broken" in s), {})  # which part
-        pattern, broken = rule.get("pattern", "^$"), rule.get("x-broken", {}).get(keyword, "")
-        if isinstance(broken, list):  # [part of the pattern, words]: the first part broken
-            parts = ([part or pattern, *words] for part, *words in broken)
-            pattern, broken, *fix = next(
-                (p for p in parts if not re.search(p[0], value)), [pattern, ""]
-            )
-            fields["broken_fix"] = Template(fix[0] if fix else "").safe_substitute(fields)
-        bad = {c for c in value if not re.search(pattern, c)}
-        fields.update(bad_chars=", ".join(repr(c) for c in sorted(bad)), limit=rule_value)
-        fields["broken"] = Template(broken).safe_substitute(fields)
-        if keyword == "enum":
-            fields["valid"] = ", ".join(rule_value)
-            fields["closest"] = closest(value, rule_value)
-    table: dict[str, list[str]] = next((s["x-errors"] for s in schemas if "x-errors" in s), {})
-    words = next((table[c] for c in candidates if c in table), None)
-    if words is None:  # a rule without words of its own (a schema change): never the value
-        return say("unworded", keyword=keyword, **fields)
-    return say(words, fields.get("closest"), **fields)
 
 
 def _fields(path: _Path, node: Node, value: Any, label: str | None) -> dict[str, Any]:

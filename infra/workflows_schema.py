@@ -17,10 +17,10 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.validators import extend
 
-from infra.secret_patterns import looks_sensitive
+from infra.secret_patterns import looks_sensitive, secret_kind
 from relay_function import naming
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflows.schema.json"
@@ -70,6 +70,39 @@ def say(words: str | list[str], /, alternative: Any = False, **fields: Any) -> l
     words = MESSAGES[words] if isinstance(words, str) else words
     fix = words[2] if alternative else words[1]
     return [Template(w).safe_substitute(fields) for w in (words[0], fix)]
+
+
+def error_words(
+    error: ValidationError, schemas: list[dict[str, Any]], fields: dict[str, Any]
+) -> list[str]:
+    """[problem, fix] for a failed keyword, from the nearest ``x-errors`` on its schema path."""
+    keyword: Any = error.validator
+    rule_value: Any = error.validator_value
+    value, candidates = error.instance, [keyword, "*"]
+    if isinstance(value, str):
+        if kind := secret_kind(value):  # a URL where a name belongs has its own words
+            candidates.insert(0, "url")
+            fields["what"] = kind
+        candidates.insert(-2, f"{keyword}:string")
+        rule: dict[str, Any] = next((s for s in schemas if "x-broken" in s), {})  # which part
+        pattern, broken = rule.get("pattern", "^$"), rule.get("x-broken", {}).get(keyword, "")
+        if isinstance(broken, list):  # [part of the pattern, words]: the first part broken
+            parts = ([part or pattern, *words] for part, *words in broken)
+            pattern, broken, *fix = next(
+                (p for p in parts if not re.search(p[0], value)), [pattern, ""]
+            )
+            fields["broken_fix"] = Template(fix[0] if fix else "").safe_substitute(fields)
+        bad = {c for c in value if not re.search(pattern, c)}
+        fields.update(bad_chars=", ".join(repr(c) for c in sorted(bad)), limit=rule_value)
+        fields["broken"] = Template(broken).safe_substitute(fields)
+        if keyword == "enum":
+            fields["valid"] = ", ".join(rule_value)
+            fields["closest"] = closest(value, rule_value)
+    table: dict[str, list[str]] = next((s["x-errors"] for s in schemas if "x-errors" in s), {})
+    words = next((table[c] for c in candidates if c in table), None)
+    if words is None:  # a rule without words of its own (a schema change): never the value
+        return say("unworded", keyword=keyword, **fields)
+    return say(words, fields.get("closest"), **fields)
 
 
 def shown(text: str) -> str:

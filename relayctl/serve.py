@@ -12,7 +12,8 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlsplit
 
-from infra.workflows import ConfigRef, Workflow, intercom_url_problem
+from infra.intercom_url import intercom_url_problem
+from infra.workflows import ConfigRef, Workflow
 from relay_function.naming import intercom_url_env, is_loopback_host, signing_secret_env
 from relayctl.common import DEFAULT_SECRETS_FILE, EXIT_FAILED, EXIT_OK, load_or_fail, usage_error
 from relayctl.local_relay import LocalRelay, RelayStartError, relay_env

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infra.intercom_url import intercom_url_problem
 from infra.workflows import (
     ConfigRef,
     LiteralUrl,
@@ -17,7 +18,6 @@ from infra.workflows import (
     Workflow,
     WorkflowsFile,
     WorkflowsFileError,
-    intercom_url_problem,
     load_workflows,
     missing_config_problems,
     parse_workflows,

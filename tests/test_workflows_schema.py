@@ -12,8 +12,9 @@ from jsonschema import Draft202012Validator
 
 from infra import workflows as loader
 from infra import workflows_schema
+from infra.intercom_url import intercom_url_problem
 from infra.secret_patterns import INTERCOM_URL_PATTERN, SIGNING_SECRET_PATTERN
-from infra.workflows import WorkflowsFileError, intercom_url_problem, parse_workflows
+from infra.workflows import WorkflowsFileError, parse_workflows
 from relay_function.naming import DEFAULT_EVENTS, KNOWN_EVENTS, WORKFLOW_ID_MAX_LENGTH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -280,7 +281,7 @@ def test_schema_allows_other_urls_in_a_description() -> None:
 
 
 def test_the_loader_validates_with_the_committed_schema() -> None:
-    assert loader.SCHEMA_PATH == ROOT / "workflows.schema.json"
+    assert workflows_schema.SCHEMA_PATH == ROOT / "workflows.schema.json"
     assert workflows_schema.SCHEMA == SCHEMA
     assert loader._VALIDATOR.schema == workflows_schema.inlined(SCHEMA)
 

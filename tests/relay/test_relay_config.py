@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder
 
-from infra.workflows import intercom_url_problem
+from infra.intercom_url import intercom_url_problem
 from tests.relay.harness import SECRET
 
 SECRET_VALUE = SECRET.removeprefix("whsec_")
