@@ -15,8 +15,9 @@ would restate them (and pydantic is not a dependency).
 
 Python keeps what a schema cannot express: YAML itself (duplicate and non-string keys, tabs,
 ``1.0`` is not the integer 1), a signing secret anywhere (reported once, saying what it is),
-duplicate ids, one config key used twice, the relay's host rule, which part of a URL is wrong,
-the file size and each stack's environment budget (``infra.relay_env``).
+duplicate ids, one config key used twice and the file size, here; the relay's host rule and
+which part of a URL is wrong (``infra.intercom_url``); each stack's environment budget
+(``infra.relay_env``). The schema's validator and its words are ``infra.workflows_schema``.
 """
 
 from __future__ import annotations
