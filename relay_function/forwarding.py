@@ -13,22 +13,23 @@ kept here, small:
 - **A deadline on the whole forward.** A socket timeout restarts with every byte received, so
   an Intercom that drips its answer would hold the forward (and Jam's delivery) far past any
   per-operation timeout (``test_relay_deadline.py`` drips a valid 200 over 30 s). No urllib3 or
-  socket option bounds a whole exchange, so one daemon thread for the process (a heap of
-  deadlines, started on first use) shuts down the socket of a forward whose deadline passed.
-  Measured before (bench/keepalive.py): a shared thread costs no more than noise per forward;
-  a ``threading.Timer`` per forward cost ≈0.27 ms (a thread start each time).
+  socket option bounds a whole exchange; so, without a timer thread, the answer is read
+  through a reader that gives each read of the socket only the time left (http.client's
+  ``response_class``, on urllib3's connection classes). A TLS handshake is bounded by the
+  connect timeout per read only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import heapq
-import itertools
+import http.client
+import io
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import urllib3
 from answers import ForwardFailed, NotConfigured
@@ -48,88 +49,65 @@ JSON_TYPE = "application/json"
 _STALE_ERRORS = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
-class _Watch:
-    """One forward: its connection, shut down if the deadline passes before ``stop()``."""
+class _Forward:
+    """The forward a request thread is making: its deadline, and what its connection did."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._conn: HTTPConnection | None = None
-        self.reused = False  # whether the last request went out on a kept-alive connection
-        self.stopped = False
-        self._fired = False
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.reused = False  # whether the request went out on a kept-alive connection
+        self.expired = False  # whether the deadline stopped a send or a read
 
-    def attach(self, conn: HTTPConnection, reused: bool) -> None:
-        with self._lock:
-            self._conn, self.reused = conn, reused
-            fired = self._fired
-        if fired:  # the deadline passed while urllib3 was still connecting
-            self._shut(conn)
-
-    def fire(self) -> None:
-        with self._lock:  # held while shutting down: stop() then close() cannot race it
-            if self.stopped:
-                return
-            self._fired = True
-            if self._conn is not None:
-                self._shut(self._conn)
-
-    @staticmethod
-    def _shut(conn: HTTPConnection) -> None:
-        sock = conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                # The plain-socket shutdown wakes a blocked read or write, TLS or not.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-
-    def stop(self) -> bool:
-        """Disarm; True if the deadline passed (the socket, if any, was shut down)."""
-        with self._lock:
-            self.stopped = True
-            return self._fired
+    def remaining(self) -> float:
+        """Seconds left; TimeoutError (urllib3 reports it as a read timeout) when none are."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            self.expired = True
+            raise TimeoutError("the forward's deadline passed")
+        return left
 
 
-class _Watchdog:
-    """Fires each forward's ``_Watch`` at its deadline, from one shared daemon thread."""
-
-    def __init__(self) -> None:
-        self._wakeup = threading.Condition()
-        self._heap: list[tuple[float, int, _Watch]] = []
-        self._sequence = itertools.count()  # ties on the deadline never compare two _Watch
-        self._thread: threading.Thread | None = None
-
-    def watch(self, deadline: float) -> _Watch:
-        watch = _Watch()
-        with self._wakeup:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="forward-watchdog")
-                self._thread.daemon = True
-                self._thread.start()
-            heapq.heappush(self._heap, (deadline, next(self._sequence), watch))
-            if self._heap[0][2] is watch:  # earlier than what the thread sleeps towards
-                self._wakeup.notify()
-        return watch
-
-    def _run(self) -> None:
-        with self._wakeup:
-            while True:
-                now = time.monotonic()
-                while self._heap and (self._heap[0][2].stopped or self._heap[0][0] <= now):
-                    heapq.heappop(self._heap)[2].fire()  # a no-op once stopped
-                self._wakeup.wait(self._heap[0][0] - now if self._heap else None)
+_current = threading.local()  # .forward: the _Forward this request thread is making
 
 
-WATCHDOG = _Watchdog()
-_current = threading.local()  # the forward this request thread is making: its _Watch
+class _DeadlineReader(io.RawIOBase):
+    """The socket as http.client reads an answer, each read bounded by the time left."""
+
+    def __init__(self, sock: socket.socket, forward: _Forward) -> None:
+        self._sock, self._forward = sock, forward
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self._sock.settimeout(self._forward.remaining())
+        try:
+            return self._sock.recv_into(buffer)
+        except TimeoutError:  # this read waited for all the time that was left
+            self._forward.expired = True
+            raise
 
 
-class _Watched:
-    """Mixed into urllib3's connection classes: hands each request's connection to its watch.
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's answer, read through a ``_DeadlineReader`` during a forward."""
+
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        forward: _Forward | None = getattr(_current, "forward", None)
+        if forward is not None:
+            self.fp.close()  # only its hold on the socket: the connection stays open
+            self.fp = io.BufferedReader(_DeadlineReader(sock, forward))
+
+
+class _Deadlined:
+    """Mixed into urllib3's connection classes (its ``ConnectionCls`` extension point): each
+    request is bounded by its forward's deadline, and a reuse is told from a fresh socket.
 
     ``request()`` is urllib3's public per-request call, made for fresh and reused connections
-    alike; ``connect()`` marks the start of a new socket, so a reuse is told from a fresh one.
+    alike; ``connect()`` marks the start of a new socket.
     """
 
     sock: socket.socket | None
+    response_class: type[http.client.HTTPResponse] = _DeadlineResponse
     _sent_on_socket = 0
 
     def connect(self) -> None:
@@ -137,10 +115,11 @@ class _Watched:
         self._sent_on_socket = 0
 
     def request(self, *args: object, **kwargs: object) -> None:
-        watch: _Watch | None = getattr(_current, "watch", None)
-        if watch is not None:
-            assert isinstance(self, HTTPConnection)
-            watch.attach(self, reused=self.sock is not None and self._sent_on_socket > 0)
+        forward: _Forward | None = getattr(_current, "forward", None)
+        if forward is not None:
+            forward.reused = self.sock is not None and self._sent_on_socket > 0
+            if self.sock is not None:  # a kept-alive (or just TLS-connected) socket
+                self.sock.settimeout(forward.remaining())
         super().request(*args, **kwargs)  # type: ignore[misc]
         self._sent_on_socket += 1
         _quick_ack(self.sock)
@@ -159,20 +138,20 @@ def _quick_ack(sock: socket.socket | None) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
 
 
-class _WatchedHTTPConnection(_Watched, HTTPConnection):
+class _DeadlinedHTTPConnection(_Deadlined, HTTPConnection):
     pass
 
 
-class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+class _DeadlinedHTTPSConnection(_Deadlined, HTTPSConnection):
     pass
 
 
 class _HTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
+    ConnectionCls = _DeadlinedHTTPConnection
 
 
 class _HTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
+    ConnectionCls = _DeadlinedHTTPSConnection
 
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
@@ -218,30 +197,28 @@ class Forwarder:
         timeout: float,
     ) -> int:
         """POST once (plus one resend if a reused connection failed unanswered); the status."""
-        deadline = time.monotonic() + timeout
+        forward = _Forward(time.monotonic() + timeout)
         for attempt in (1, 2):
-            watch = WATCHDOG.watch(deadline)
-            _current.watch = watch
+            _current.forward = forward
             failure: Exception | None = None
             try:
-                status = self._exchange(target, path, body, headers, deadline)
+                status = self._exchange(target, path, body, headers, forward)
             # ValueError: UnicodeError from IDNA-encoding a host, or a URL urllib3 rejects.
             except (OSError, urllib3.exceptions.HTTPError, ValueError) as error:
                 failure = error
             finally:
-                _current.watch = None
-                deadline_passed = watch.stop()
-            # First: the watchdog's shutdown looks like a peer close; it is a timeout, never
-            # a stale connection to resend on.
-            if deadline_passed or isinstance(
+                _current.forward = None
+            # First: a read the deadline stopped is a timeout, never a stale connection to
+            # resend on, whatever urllib3 wrapped it in.
+            if forward.expired or isinstance(
                 failure, TimeoutError | ReadTimeoutError | ConnectTimeoutError
             ):
                 raise ForwardFailed("Intercom did not answer in time")
             if failure is None:
                 return status
             cause = _cause(failure)
-            if attempt == 1 and watch.reused and isinstance(cause, _STALE_ERRORS):
-                if deadline - time.monotonic() > 0:
+            if attempt == 1 and forward.reused and isinstance(cause, _STALE_ERRORS):
+                if forward.deadline - time.monotonic() > 0:
                     continue  # Intercom closed it while idle: resend (same Idempotency-Key)
                 raise ForwardFailed("Intercom did not answer in time")
             # The class name only: messages can carry the host name.
@@ -254,11 +231,9 @@ class Forwarder:
         path: str,
         body: bytes,
         headers: Mapping[str, str],
-        deadline: float,
+        forward: _Forward,
     ) -> int:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
+        remaining = forward.remaining()
         pool = self._pools().connection_from_host(target.host, target.port, target.scheme)
         timeouts = urllib3.Timeout(connect=min(CONNECT_TIMEOUT_SECONDS, remaining), read=remaining)
         answer = pool.urlopen(
@@ -275,7 +250,7 @@ class Forwarder:
             answer.read(MAX_INTERCOM_ANSWER_BYTES)
         except (OSError, urllib3.exceptions.HTTPError):
             # Intercom answered; only its body was cut short: the status stands, unless the
-            # deadline passed, which post() checks first.
+            # deadline stopped it, which post() checks first.
             answer.close()
         finally:
             # Back to the pool. Had Intercom sent more than we read, the socket is readable

@@ -20,7 +20,7 @@ def test_dripping_intercom_answer_is_a_timeout_not_a_delivery(suite: Suite) -> N
 
 
 def test_deadline_on_a_reused_connection_is_not_taken_for_a_stale_one(suite: Suite) -> None:
-    """The watchdog's shutdown of a kept-alive connection must not trigger the stale resend.
+    """A read the deadline stopped on a kept-alive connection must not trigger the stale resend.
 
     The stand-in answers a connection's first request at once and drips the second; a resend
     on a fresh connection would be answered at once and turn the timeout into a delivery.
@@ -37,7 +37,7 @@ def test_deadline_on_a_reused_connection_is_not_taken_for_a_stale_one(suite: Sui
 
 
 def test_relay_answers_at_once_after_a_deadline(suite: Suite) -> None:
-    """The watchdog leaves nothing behind: the next forward on the route is unaffected."""
+    """A deadline leaves nothing behind: the next forward on the route is unaffected."""
     suite.send_event(DRIPPING, new_event())
 
     answer = suite.send_event(MAIN, new_event())
