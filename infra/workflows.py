@@ -245,7 +245,7 @@ class _Document:
         for entry in self.entries:
             pairs = entry.value if isinstance(entry, MappingNode) else []
             ids = [v for k, v in pairs if _is_str(k) and k.value == "id"][:1]
-            visible = [v.value for v in ids if _is_str(v) and not looks_sensitive(v.value)]
+            visible = [v.value for v in ids if _is_str(v) and _labelled(v.value)]
             self.labels.append(visible[0] if visible else None)
         try:
             self.data = self._data(self.root, ())
@@ -536,6 +536,12 @@ def _kind(node: Node) -> str:
     kind = "mapping" if isinstance(node, MappingNode) else node.tag
     kind = "list" if isinstance(node, SequenceNode) else kind
     return str(SCHEMA["x-kinds"].get(kind, f"a value tagged '{node.tag}'"))
+
+
+def _labelled(workflow_id: str) -> bool:
+    """Whether an id (valid or not) may name its workflow in each message: on one line, and
+    not a possible secret."""
+    return workflow_id.isprintable() and not looks_sensitive(workflow_id)
 
 
 def _is_str(node: Node) -> bool:

@@ -10,9 +10,10 @@ URL or a secret is ever quoted (``shown``).
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -32,7 +33,40 @@ MESSAGES: dict[str, list[str]] = SCHEMA["x-messages"]
 _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
     "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
 )
-Validator = extend(Draft202012Validator, type_checker=_TYPES)  # type: ignore[no-untyped-call]
+
+
+@functools.cache
+def compiled(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as editors read it (ECMA-262): ``$`` is the end of the text.
+
+    Python's ``$`` also matches before a final newline, which let ``"billing\\n"`` pass as an
+    id. Each ``$`` outside a character class and not escaped becomes ``\\Z``. (A class opening
+    with ``]`` is not parsed; the schema has none.)
+    """
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+    return re.compile("".join(out))
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not compiled(pattern).search(instance):
+        yield ValidationError(f"the value does not match {pattern!r}")
+
+
+Validator = extend(  # type: ignore[no-untyped-call]
+    Draft202012Validator, validators={"pattern": _pattern}, type_checker=_TYPES
+)
 _DROPPED = {"$schema", "title", "description", "default", "$defs"}
 
 
@@ -89,10 +123,10 @@ def error_words(
         if isinstance(broken, list):  # [part of the pattern, words]: the first part broken
             parts = ([part or pattern, *words] for part, *words in broken)
             pattern, broken, *fix = next(
-                (p for p in parts if not re.search(p[0], value)), [pattern, ""]
+                (p for p in parts if not compiled(p[0]).search(value)), [pattern, ""]
             )
             fields["broken_fix"] = Template(fix[0] if fix else "").safe_substitute(fields)
-        bad = {c for c in value if not re.search(pattern, c)}
+        bad = {c for c in value if not compiled(pattern).search(c)}
         fields.update(bad_chars=", ".join(repr(c) for c in sorted(bad)), limit=rule_value)
         fields["broken"] = Template(broken).safe_substitute(fields)
         if keyword == "enum":

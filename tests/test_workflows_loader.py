@@ -425,6 +425,45 @@ def test_duplicate_id_points_at_the_second_and_names_the_first_line() -> None:
     assert "its own id" in problem.fix
 
 
+# A trailing newline: what YAML's block scalars (`|`) and a quoted "\n" give. The schema's `$`
+# is the end of the text (ECMA-262, as editors read it), where Python's `$` would also match
+# before a final newline and let these through.
+@pytest.mark.parametrize(
+    ("entry", "where", "said"),
+    [
+        (
+            '- id: "billing\\n"\n  intercom_webhook_url: {config: billingUrl}\n',
+            (3, 9),
+            "Workflow id 'billing\\n' is not valid: it contains '\\n'",
+        ),
+        (
+            '- id: billing\n  intercom_webhook_url: {config: "billingUrl\\n"}\n',
+            (4, 36),
+            "The config key 'billingUrl\\n' of 'intercom_webhook_url' is not a valid",
+        ),
+        (
+            '- id: billing\n  intercom_webhook_url: {config: billingUrl}\n  stacks: ["dev\\n"]\n',
+            (5, 14),
+            "Stack name 'dev\\n' is not valid: it contains '\\n'",
+        ),
+    ],
+)
+def test_a_trailing_newline_is_not_part_of_a_valid_name(
+    entry: str, where: tuple[int, int], said: str
+) -> None:
+    problem = only_problem(workflows_yaml(entry))
+    assert (problem.line, problem.column) == where
+    assert said in problem.message
+    assert "\n" not in str(problem)  # one line per problem, whatever the value holds
+
+
+def test_an_id_with_a_line_break_does_not_name_its_workflow() -> None:
+    text = workflows_yaml('- id: "billing\\nhandoff"\n  intercom_webhook_url: {config: u}\n')
+    problem = only_problem(text)
+    assert problem.workflow_id is None
+    assert "`id: billing-handoff`" in problem.fix
+
+
 # ------------------------------------------------------------------------------------------
 # Fields
 
@@ -901,6 +940,16 @@ def test_intercom_url_problem_for_blank_or_padded_values(url: str) -> None:
     answer = intercom_url_problem(url)
     assert answer is not None
     assert TOKEN not in answer
+
+
+def test_literal_url_in_a_block_scalar_has_a_trailing_line_break() -> None:
+    text = workflows_yaml(
+        f"- id: billing-handoff\n  intercom_webhook_url: |\n    https://intercom.example/h/{TOKEN}\n"
+    )
+    problem = only_problem(text)
+    assert (problem.line, problem.column, problem.workflow_id) == (4, 27, "billing-handoff")
+    assert "the URL has leading or trailing whitespace" in problem.message
+    assert TOKEN not in str(problem)
 
 
 # ------------------------------------------------------------------------------------------

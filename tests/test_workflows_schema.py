@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -321,6 +324,88 @@ def test_an_upper_case_https_url_is_valid_in_the_schema_and_the_loader() -> None
     assert validator().is_valid(document)
     text = f"version: 1\nworkflows:\n  - id: a\n    intercom_webhook_url: '{url}'\n"
     assert [w.id for w in parse_workflows(text).workflows] == ["a"]
+
+
+def schema_patterns(node: Any) -> list[str]:
+    """Every ``pattern`` in the schema (and its x-broken parts), in order, once each."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, sub in node.items():
+            if key == "pattern" and isinstance(sub, str):
+                found.append(sub)
+            elif key == "x-broken":
+                parts = [part for rule in sub.values() if isinstance(rule, list) for part in rule]
+                found += [part[0] for part in parts if part[0]]
+            else:
+                found += schema_patterns(sub)
+    elif isinstance(node, list):
+        for sub in node:
+            found += schema_patterns(sub)
+    return list(dict.fromkeys(found))
+
+
+PATTERN_PROBES = [
+    "billing-handoff",
+    "billing\n",
+    "\nbilling",
+    "billing\r",
+    "billing\n\n",
+    "dev",
+    "org/project/dev",
+    "aUrl",
+    "aUrl\n",
+    "team:aUrl",
+    "-a",
+    "",
+    "https://intercom.example/h/TESTONLY",
+    "https://intercom.example/h/TESTONLY\n",
+    "https://intercom.example/h/TESTONLY/",
+    "HTTPS://INTERCOM.EXAMPLE/h/x",
+    "https://bücher.example/h/x",
+    "https://[2001:db8::1]:443/h/x",
+    "https://intercom.example:0/h/x",
+    "https://intercom.example/h/%3CConversation%20ID%3E",
+    "https://intercom.example/h/:conversation_id",
+    "https://intercom.example/h/{conversation_id}",
+    "https://intercom.example/h/$conversationId",
+    "https://intercom.example/h/$conversationId\n",
+    "see https://app.intercom.io/x",
+    "whsec_TESTONLY",
+    "WHSEC_x",
+    "tab\tin",
+]
+
+
+def test_the_loader_reads_every_schema_pattern_as_editors_do() -> None:
+    """JSON Schema patterns are ECMA-262 regular expressions, and editors run them as such:
+    ``$`` is the end of the text. Node.js is the reference here (``RegExp`` with the ``u``
+    flag); Python's ``re`` alone would read ``$`` as "end, or before a final newline"."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed (.ci/run installs Debian's nodejs package)")
+    patterns = schema_patterns(SCHEMA)
+    script = (
+        "const [patterns, probes] = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        "const test = p => probes.map(s => new RegExp(p, 'u').test(s));"
+        "console.log(JSON.stringify(patterns.map(test)));"
+    )
+    answer = subprocess.run(
+        [node, "-e", script],
+        input=json.dumps([patterns, PATTERN_PROBES]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    ecma = json.loads(answer.stdout)
+    loader_reads = [
+        [workflows_schema.compiled(p).search(s) is not None for s in PATTERN_PROBES]
+        for p in patterns
+    ]
+    plain_re = [[re.search(p, s) is not None for s in PATTERN_PROBES] for p in patterns]
+    assert len(patterns) >= 8  # the id, stack, config key, URL and secret patterns at least
+    assert loader_reads == ecma
+    assert plain_re != ecma  # the probes do tell the two readings apart
 
 
 def without_words(node: Any) -> Any:
