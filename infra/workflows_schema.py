@@ -35,18 +35,27 @@ _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
 )
 
 
+# ECMA-262's \s, listed: Python's also holds \x1c-\x1f and \x85 but not \ufeff.
+_ECMA_SPACE = r"\t\n\v\f\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
 @functools.cache
 def compiled(pattern: str) -> re.Pattern[str]:
-    """A schema pattern as editors read it (ECMA-262): ``$`` is the end of the text.
+    """A schema pattern as editors read it (ECMA-262), where Python's ``re`` differs.
 
-    Python's ``$`` also matches before a final newline, which let ``"billing\\n"`` pass as an
-    id. Each ``$`` outside a character class and not escaped becomes ``\\Z``. (A class opening
-    with ``]`` is not parsed; the schema has none.)
+    ``$`` is the end of the text (Python's also matches before a final newline, which let
+    ``"billing\\n"`` pass as an id): each one outside a character class becomes ``\\Z``. ``\\s``
+    is ECMA's whitespace, listed. The schema uses no ``.``, ``\\d`` or ``\\w`` (which differ
+    too), nor a class opening with ``]``; tests/test_workflows_schema.py checks every pattern
+    against Node.js.
     """
     out, in_class, escaped = [], False, False
     for char in pattern:
         if escaped:
             escaped = False
+            if char == "s":
+                out[-1] = _ECMA_SPACE if in_class else f"[{_ECMA_SPACE}]"
+                continue
         elif char == "\\":
             escaped = True
         elif in_class:

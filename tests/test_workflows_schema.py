@@ -373,6 +373,12 @@ PATTERN_PROBES = [
     "whsec_TESTONLY",
     "WHSEC_x",
     "tab\tin",
+    # Where Python's \s and ECMA's differ, inside an Intercom URL in a description.
+    "https://\x1cintercom.example/h",
+    "https://\x85intercom.example/h",
+    "https://\ufeffintercom.example/h",
+    "https://\u2028intercom.example/h",
+    "https://\xa0intercom.example/h",
 ]
 
 
