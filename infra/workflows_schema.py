@@ -18,6 +18,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+import regress
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.validators import extend
 
@@ -35,41 +36,23 @@ _TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
 )
 
 
-# ECMA-262's \s, listed: Python's also holds \x1c-\x1f and \x85 but not \ufeff.
-_ECMA_SPACE = r"\t\n\v\f\r \xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-
-
 @functools.cache
-def compiled(pattern: str) -> re.Pattern[str]:
-    """A schema pattern as editors read it (ECMA-262), where Python's ``re`` differs.
+def _ecma(pattern: str) -> regress.Regex:
+    return regress.Regex(pattern, "u")
 
-    ``$`` is the end of the text (Python's also matches before a final newline, which let
-    ``"billing\\n"`` pass as an id): each one outside a character class becomes ``\\Z``. ``\\s``
-    is ECMA's whitespace, listed. The schema uses no ``.``, ``\\d`` or ``\\w`` (which differ
-    too), nor a class opening with ``]``; tests/test_workflows_schema.py checks every pattern
-    against Node.js.
+
+def matches(pattern: str, text: str) -> bool:
+    """Whether a schema pattern matches, as editors run it: an ECMA-262 regular expression.
+
+    Through ``regress`` (an ECMAScript regex engine), not ``re``: Python's ``$`` also matches
+    before a final newline (which let ``"billing\\n"`` pass as an id) and its ``\\s`` is
+    another set. tests/test_workflows_schema.py checks every pattern against Node.js.
     """
-    out, in_class, escaped = [], False, False
-    for char in pattern:
-        if escaped:
-            escaped = False
-            if char == "s":
-                out[-1] = _ECMA_SPACE if in_class else f"[{_ECMA_SPACE}]"
-                continue
-        elif char == "\\":
-            escaped = True
-        elif in_class:
-            in_class = char != "]"
-        elif char == "[":
-            in_class = True
-        elif char == "$":
-            char = r"\Z"
-        out.append(char)
-    return re.compile("".join(out))
+    return _ecma(pattern).find(text) is not None
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
-    if validator.is_type(instance, "string") and not compiled(pattern).search(instance):
+    if validator.is_type(instance, "string") and not matches(pattern, instance):
         yield ValidationError(f"the value does not match {pattern!r}")
 
 
@@ -132,10 +115,10 @@ def error_words(
         if isinstance(broken, list):  # [part of the pattern, words]: the first part broken
             parts = ([part or pattern, *words] for part, *words in broken)
             pattern, broken, *fix = next(
-                (p for p in parts if not compiled(p[0]).search(value)), [pattern, ""]
+                (p for p in parts if not matches(p[0], value)), [pattern, ""]
             )
             fields["broken_fix"] = Template(fix[0] if fix else "").safe_substitute(fields)
-        bad = {c for c in value if not compiled(pattern).search(c)}
+        bad = {c for c in value if not matches(pattern, c)}
         fields.update(bad_chars=", ".join(repr(c) for c in sorted(bad)), limit=rule_value)
         fields["broken"] = Template(broken).safe_substitute(fields)
         if keyword == "enum":
