@@ -15,7 +15,9 @@ load generator does not share a GIL with it).
 - ``drop_second``: answers a connection's first request (keep-alive), then closes it without
   answering the second: a stale pooled connection;
 - ``drip``: answers every request with a valid 200, one byte at a time over ``drip_seconds``;
-- ``drip_second``: answers a connection's first request at once and drips the later ones.
+- ``drip_second``: answers a connection's first request at once and drips the later ones;
+- ``close``: answers as ``answer`` does, then closes the connection (``Connection: close``), so
+  nothing of it stays in the relay's pool once it stops.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 
 MAX_BODY_BYTES = 1 << 20
 HANG = -1  # a scripted answer: wait hang_seconds, then 200
-MODES = ("answer", "reset", "drop_second", "drip", "drip_second")
+MODES = ("answer", "reset", "drop_second", "drip", "drip_second", "close")
 _OK = b"{}"
 
 
@@ -131,6 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.server.fake.mode == "close":
+            self.send_header("Connection", "close")  # also sets close_connection
         self.end_headers()
         self.wfile.write(body)
 

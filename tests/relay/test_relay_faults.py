@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from relay_function.naming import RECORDED
 from relayctl import jam_events
-from relayctl.fake_intercom import HANG
+from relayctl.fake_intercom import HANG, FakeIntercom
 from tests.relay.harness import (
     DROPPING,
     MAIN,
@@ -70,14 +66,14 @@ def test_refused_connection_is_502_and_recovers_when_intercom_listens(suite: Sui
     message_id = jam_events.new_message_id()
 
     refused = suite.send_event(REFUSED, event, message_id=message_id)
-    with _listening_on(suite.refused_port) as received:
+    # Not kept alive: once it stops, nothing of it stays in the relay's pool.
+    with FakeIntercom(port=suite.refused_port, mode="close") as intercom:
         # Jam's retry: same message id, fresh timestamp and signature.
         delivered = suite.send_event(REFUSED, event, message_id=message_id)
 
     assert (refused.status_code, refused.json()["outcome"]) == (502, "failed")
     assert (delivered.status_code, delivered.json()["outcome"]) == (200, "delivered")
-    assert len(received) == 1
-    assert "allow_reuse_address" not in vars(ThreadingHTTPServer)  # no process-wide change
+    assert [r.json()["event"] for r in intercom.received()] == [RECORDED]
 
 
 def test_retries_carry_one_idempotency_key_and_recover(suite: Suite) -> None:
@@ -126,48 +122,3 @@ def test_stale_pooled_connection_loses_no_event(suite: Suite) -> None:
     assert suite.dropping.dropped >= 1  # the stale path was really taken
     keys = suite.dropping.answered_keys
     assert len(keys) == len(set(keys)) == 6  # each event answered exactly once
-
-
-class _Recorder(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    received: list[dict[str, object]]
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", 0))
-        self.received.append(json.loads(self.rfile.read(length)))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        # Not kept alive: once this server stops, nothing of it lingers in the relay's pool.
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class _ReusableServer(ThreadingHTTPServer):
-    """Rebinds the port a refused-connection test just probed; the stdlib class is untouched."""
-
-    allow_reuse_address = True
-    daemon_threads = True
-
-
-class _listening_on:  # noqa: N801 (used like a function: `with _listening_on(port)`)
-    """Serve 200s on ``port`` for the duration of a ``with`` block; yields the received bodies."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-
-    def __enter__(self) -> list[dict[str, object]]:
-        received: list[dict[str, object]] = []
-        handler = type("Handler", (_Recorder,), {"received": received})
-        self.server = _ReusableServer(("127.0.0.1", self.port), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        return received
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
