@@ -3,9 +3,10 @@
 Run: .venv/bin/python bench/keepalive.py
 Two routes on one relay: one whose Intercom stand-in keeps connections alive (the relay reuses
 them), one whose stand-in closes every connection (a fresh connect per forward). The stand-in
-is Python's http.server, which writes the status/headers and the body in separate small
-segments: without the relay's TCP_QUICKACK, the kept-alive route stalls ~40 ms per forward
-(Nagle on the server, delayed ACK on the relay). The figures are in docs/relay.md.
+is Python's http.server as it comes, which writes the status/headers and the body in separate
+small segments (not relayctl.fake_intercom, which writes each answer at once and so cannot show
+what this measures): without the relay's TCP_QUICKACK, the kept-alive route stalls ~40 ms per
+forward (Nagle on the server, delayed ACK on the relay). The figures are in docs/relay.md.
 """
 
 from __future__ import annotations
