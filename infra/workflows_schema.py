@@ -2,9 +2,10 @@
 
 The schema holds each rule of ``workflows.yaml`` and, in ``x-`` annotations beside the rule, the
 words that explain a broken one (see its description). This module compiles the rules for
-``jsonschema`` and fills the words' ``$placeholders``; the loader (``infra.workflows``) and the
-Intercom URL rule (``infra.intercom_url``) say everything through it, and no value that may be a
-URL or a secret is ever quoted (``shown``).
+``jsonschema``, with each ``pattern`` run as editors run it (ECMA-262, through ``regress``), and
+fills the words' ``$placeholders``; the loader (``infra.workflows``) and the Intercom URL rule
+(``infra.intercom_url``) say everything through it, and no value that may be a URL or a secret
+is ever quoted (``shown``).
 """
 
 from __future__ import annotations
