@@ -17,7 +17,9 @@ load generator does not share a GIL with it).
 - ``drip``: answers every request with a valid 200, one byte at a time over ``drip_seconds``;
 - ``drip_second``: answers a connection's first request at once and drips the later ones;
 - ``close``: answers as ``answer`` does, then closes the connection (``Connection: close``), so
-  nothing of it stays in the relay's pool once it stops.
+  nothing of it stays in the relay's pool once it stops;
+- ``chunked``: answers as ``answer`` does, the body in chunks (``Transfer-Encoding: chunked``),
+  as a proxy in front of Intercom may.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 
 MAX_BODY_BYTES = 1 << 20
 HANG = -1  # a scripted answer: wait hang_seconds, then 200
-MODES = ("answer", "reset", "drop_second", "drip", "drip_second", "close")
+MODES = ("answer", "reset", "drop_second", "drip", "drip_second", "close", "chunked")
 _OK = b"{}"
 
 
@@ -130,10 +132,15 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, _OK)
 
     def _send(self, status: int, body: bytes) -> None:
+        mode = self.server.fake.mode
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        if self.server.fake.mode == "close":
+        if mode == "chunked":  # a chunk per byte, then the last (empty) chunk
+            self.send_header("Transfer-Encoding", "chunked")
+            body = b"".join(b"1\r\n%c\r\n" % byte for byte in body) + b"0\r\n\r\n"
+        else:
+            self.send_header("Content-Length", str(len(body)))
+        if mode == "close":
             self.send_header("Connection", "close")  # also sets close_connection
         self.end_headers()
         self.wfile.write(body)

@@ -56,3 +56,22 @@ def test_a_scripted_refusal_is_returned_not_resent(forwarder: Any) -> None:
 
         assert status == 404
         assert intercom.post_count == 1
+
+
+def test_a_chunked_answer_is_read_and_its_connection_reused(forwarder: Any) -> None:
+    with FakeIntercom(mode="chunked") as intercom:
+        target = _target(intercom)
+        statuses = [
+            forwarder.post(target, f"/hooks/raw/c{n}", b"{}", HEADERS, 2.0) for n in range(3)
+        ]
+
+        assert statuses == [200, 200, 200]
+        assert intercom.post_count == 3  # nothing resent: each answer was read to its end
+
+
+def test_an_answer_dripped_past_the_deadline_is_a_timeout(forwarder: Any) -> None:
+    with FakeIntercom(mode="drip", drip_seconds=30.0) as intercom:
+        with pytest.raises(answers.ForwardFailed, match="did not answer in time"):
+            forwarder.post(_target(intercom), "/hooks/raw/c1", b"{}", HEADERS, 0.5)
+
+        assert intercom.post_count == 1  # not resent
