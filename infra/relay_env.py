@@ -58,6 +58,8 @@ class StackedWorkflow(RoutedWorkflow, Protocol):
     @property
     def stacks(self) -> tuple[str, ...] | None: ...
 
+    def applies_to(self, stack: str) -> bool: ...
+
 
 W = TypeVar("W", bound=StackedWorkflow)
 
@@ -180,8 +182,7 @@ def stacks_over_budget(workflows: Sequence[W]) -> list[tuple[W, str]]:
     groups = [("Any stack not named in a `stacks:` list", everywhere)]
     if env_budget(everywhere).fits:  # else every stack is over, and one message says so
         for stack in sorted({s for w in workflows for s in w.stacks or ()}):
-            named = [w for w in workflows if w.stacks is None or stack in w.stacks]
-            groups.append((f"Stack '{stack}'", named))
+            groups.append((f"Stack '{stack}'", [w for w in workflows if w.applies_to(stack)]))
     found = []
     for where, deployed in groups:
         budget = env_budget(deployed)
