@@ -22,7 +22,6 @@ which part of a URL is wrong (``infra.intercom_url``); each stack's environment 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,7 @@ from infra.workflows_schema import (
     closest,
     error_words,
     inlined,
+    matches,
     say,
     shown,
     suggested_id,
@@ -53,7 +53,7 @@ from relay_function import naming
 from relay_function.naming import DEFAULT_EVENTS
 
 SUPPORTED_VERSION: int = SCHEMA["properties"]["version"]["const"]
-CONFIG_KEY_RE = re.compile(DEFS["configRef"]["properties"]["config"]["pattern"])
+_CONFIG_KEY_PATTERN: str = DEFS["configRef"]["properties"]["config"]["pattern"]
 # One stack's relay holds about seventy workflows: a file near this size is the wrong file, and
 # it is refused before YAML builds a tree of it.
 MAX_FILE_BYTES = 1024 * 1024
@@ -523,7 +523,7 @@ def _fields(path: _Path, node: Node, value: Any, label: str | None) -> dict[str,
     if isinstance(value, str):
         namespace, _, bare = value.partition(":")
         fields.update(first=repr(value[:1]), length=len(value), namespace=repr(namespace))
-        fields["bare"] = bare if CONFIG_KEY_RE.fullmatch(bare) else fields["field_key"]
+        fields["bare"] = bare if matches(_CONFIG_KEY_PATTERN, bare) else fields["field_key"]
     return fields
 
 
