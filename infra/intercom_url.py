@@ -7,8 +7,9 @@ secrets file (``relayctl serve``).
 
 from __future__ import annotations
 
+import contextlib
 import re
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from infra.secret_patterns import holds_signing_secret
 from infra.workflows_schema import DEFS, Validator, inlined, say
@@ -36,11 +37,13 @@ _PLACEHOLDER_RE = re.compile(
 def url_problem(url: str) -> list[str] | None:
     """[what is wrong, fix] from the first of the schema's ``x-problems`` the URL has ("other"
     when only the schema's pattern tells), never quoting it; None when usable."""
-    try:
-        host_ok = naming.host_problem(urlsplit(url).hostname or "") is None
-    except ValueError:
-        host_ok = False
-    if _RULE.is_valid(url) and host_ok:
+    parts: SplitResult | None = None
+    host: str | None = None
+    with contextlib.suppress(ValueError):  # an unparsable URL: worded below, in its turn
+        split = urlsplit(url)
+        host, parts = split.hostname, split
+    broken = naming.host_problem(host) if host else None
+    if host and broken is None and _RULE.is_valid(url):
         return None
     stripped_url = url.strip().rstrip("/")
     last = stripped_url.rsplit("/", 1)[-1]
@@ -52,13 +55,9 @@ def url_problem(url: str) -> list[str] | None:
         return say(_WORDS["placeholder"], removed=removed)
     if url != url.strip() or any(c.isspace() for c in url):
         return say(_WORDS["padded" if url != url.strip() else "whitespace"])
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname
-    except ValueError:
+    if parts is None:
         return say(_WORDS["unparsable"])
     scheme, path, netloc = parts.scheme.lower(), parts.path, parts.netloc
-    broken = naming.host_problem(host) if host else None
     stripped, unusable = path.rstrip("/"), next((c for c in path if not "!" <= c <= "~"), "")
     trailing, bracket = (
         "/" * (len(path) - len(stripped)),
