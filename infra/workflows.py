@@ -245,7 +245,7 @@ class _Document:
         for entry in self.entries:
             pairs = entry.value if isinstance(entry, MappingNode) else []
             ids = [v for k, v in pairs if _is_str(k) and k.value == "id"][:1]
-            visible = [v.value for v in ids if _is_str(v) and _labelled(v.value)]
+            visible = [v.value for v in ids if _is_str(v) and _nameable(v.value)]
             self.labels.append(visible[0] if visible else None)
         try:
             self.data = self._data(self.root, ())
@@ -350,7 +350,7 @@ class _Document:
         value = node.value
         if "_" in value and holds_signing_secret(value):
             name = str(next((s for s in reversed(path) if isinstance(s, str)), ""))
-            named = name and not looks_sensitive(name)
+            named = name and _nameable(name)
             what = {"key": "A key", "item": f"An item of '{name}'" if named else "A list item"}
             subject = what.get(role, f"The value of '{name}'" if named else "A value")
             key = suggested_key(self._label(path), "JamSecret")
@@ -538,10 +538,10 @@ def _kind(node: Node) -> str:
     return str(SCHEMA["x-kinds"].get(kind, f"a value tagged '{node.tag}'"))
 
 
-def _labelled(workflow_id: str) -> bool:
-    """Whether an id (valid or not) may name its workflow in each message: on one line, and
-    not a possible secret."""
-    return workflow_id.isprintable() and not looks_sensitive(workflow_id)
+def _nameable(name: str) -> bool:
+    """Whether a name from the file (an id, valid or not, or a key) may be written as it is in
+    a message: on one line, and not a possible secret."""
+    return name.isprintable() and not looks_sensitive(name)
 
 
 def _is_str(node: Node) -> bool:

@@ -1196,6 +1196,15 @@ def test_signing_secret_anywhere_in_a_workflow_is_one_error_that_says_rotate(ent
     assert_reported_as_signing_secret(workflows_yaml(entry))
 
 
+def test_signing_secret_under_a_key_with_a_line_break_does_not_write_the_key() -> None:
+    text = workflows_yaml(
+        f'- id: a\n  intercom_webhook_url: {{config: a}}\n  "jam\\nkey": {SECRET}\n'
+    )
+    secret_problems = [p for p in problems_of(text) if "signing secret" in p.message]
+    assert [p.message.split(" is a ")[0] for p in secret_problems] == ["A value"]
+    assert all("\n" not in str(p) for p in problems_of(text))
+
+
 def test_signing_secret_at_the_top_level_is_an_error() -> None:
     assert_reported_as_signing_secret(f"version: 1\nworkflows: []\nnotes: {SECRET}\n")
 
