@@ -218,9 +218,9 @@ class Forwarder:
                 return status
             cause = _cause(failure)
             if attempt == 1 and forward.reused and isinstance(cause, _STALE_ERRORS):
-                if forward.deadline - time.monotonic() > 0:
-                    continue  # Intercom closed it while idle: resend (same Idempotency-Key)
-                raise ForwardFailed("Intercom did not answer in time")
+                # Intercom closed it while idle: resend (same Idempotency-Key); with no time
+                # left, _exchange's first call to remaining() makes it a timeout.
+                continue
             # The class name only: messages can carry the host name.
             raise ForwardFailed(f"Intercom unreachable ({type(cause).__name__})")
         raise AssertionError("unreachable: the loop returns or raises")
