@@ -54,7 +54,7 @@ DEPLOYER_ROLES: dict[str, str] = {
     "roles/logging.configWriter": "creates the log-based outcome metric",
     "roles/monitoring.alertPolicyEditor": "creates the alert policies",
     "roles/monitoring.dashboardEditor": "creates the stack's dashboard",
-    "roles/monitoring.uptimeCheckConfigEditor": "creates the uptime check on /healthz",
+    "roles/monitoring.uptimeCheckConfigEditor": "creates the uptime check on /health",
     "roles/monitoring.notificationChannelViewer": (
         "reads the notification channels the alert policies name (from config, never created)"
     ),

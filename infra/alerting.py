@@ -5,7 +5,7 @@ holds the field names and filters. Three log-based metrics count those lines (ou
 workflow, Intercom's status codes) and measure forward latency (a distribution). The dashboard
 shows them with instance count and links to the exact log queries. Alert policies, one per way
 events can silently stop reaching Fin, exist only when the stack lists notification channels
-(an alert nobody receives is noise), and so does the /healthz uptime check they use.
+(an alert nobody receives is noise), and so does the /health uptime check they use.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ POLICY_TEXT: dict[str, PolicyText] = {
         "Alert: refused by Intercom",
     ),
     RELAY_DOWN: PolicyText(
-        "The relay does not answer /healthz",
-        "The uptime check on the relay's /healthz fails from more than one region: Jam's "
+        "The relay does not answer /health",
+        "The uptime check on the relay's /health fails from more than one region: Jam's "
         "deliveries are failing too, and Jam will retry and eventually disable the endpoints.",
         "Open the Cloud Run service's logs and revisions: a failed deploy, a crash at start-up "
         "or a 403 (the service is no longer public) are the usual causes; then run "
@@ -262,7 +262,7 @@ class RelayAlerting(pulumi.ComponentResource):
     def _uptime_check(self) -> gcp.monitoring.UptimeCheckConfig:
         settings = self._args.settings
         return gcp.monitoring.UptimeCheckConfig(
-            f"{self._name}-healthz",
+            f"{self._name}-health",
             project=settings.project,
             display_name=f"{settings.function_name} {HEALTH_PATH}",
             period=f"{settings.uptime_check_period_seconds}s",
@@ -279,7 +279,7 @@ class RelayAlerting(pulumi.ComponentResource):
                     )
                 ],
             ),
-            # /healthz answers {"status": "ok", "routes": N} (docs/CONTRACTS.md).
+            # /health answers {"status": "ok", "routes": N} (docs/CONTRACTS.md).
             content_matchers=[
                 gcp.monitoring.UptimeCheckConfigContentMatcherArgs(
                     content="ok",

@@ -149,7 +149,7 @@ def dashboard_document(inputs: DashboardInputs) -> dict[str, Any]:
     if inputs.uptime_check_id is not None:
         widgets.append(
             _chart(
-                "/healthz uptime check: fraction of regions passing",
+                "/health uptime check: fraction of regions passing",
                 _series(
                     f'metric.type="{UPTIME_PASSED_METRIC}" AND resource.type="uptime_url" '
                     f'AND metric.label.check_id="{inputs.uptime_check_id}"',

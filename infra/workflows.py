@@ -445,6 +445,9 @@ class _Document:
                     self._mark_bad((*path, "id"))
                     words = say("duplicate_id", id=entry["id"], first_line=first_line)
                     self.error(id_node, path, words)
+                elif naming.reserved_by_front_end(route := naming.route_path(entry["id"])):
+                    words = say("id_reserved_path", id=label, path=route, suggestion=f"{label}-1")
+                    self.warnings.append(Problem(self.filename, *_position(id_node), label, *words))
             for name, ref in sorted(refs.items(), key=lambda r: (r[1].line, r[1].column)):
                 first = key_uses.setdefault(ref.key, (name, ref, index))
                 if first[1] is not ref:  # (a workflow holds one ref per field)

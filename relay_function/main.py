@@ -2,7 +2,7 @@
 
 ``POST /workflows/<id>``: verify the Jam delivery (``verification``), parse the event
 (``events``), and forward ``{"event": <type>, "payload": {...}}`` to the workflow's Intercom
-"Wait for webhook" URL + ``/<conversationId>`` (``forwarding``). ``GET /healthz`` answers 200.
+"Wait for webhook" URL + ``/<conversationId>`` (``forwarding``). ``GET /health`` answers 200.
 Configuration (``configuration``) is read once, at import; each early answer is an exception
 class in ``answers``. This module is the handler: it routes, runs the checks in the order of
 the answer table, and writes one log line per request. The answer table, the env vars and the

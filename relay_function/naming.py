@@ -14,7 +14,27 @@ ROUTES_ENV = "RELAY_ROUTES"
 INTERCOM_URL_ENV_PREFIX = "INTERCOM_WEBHOOK_URL__"
 SIGNING_SECRET_ENV_PREFIX = "JAM_SIGNING_SECRET__"  # noqa: S105 (a name, not a secret)
 ROUTE_PREFIX = "/workflows/"
-HEALTH_PATH = "/healthz"
+# Not /healthz: Cloud Run's front end answers some paths itself (below), and /healthz is one.
+HEALTH_PATH = "/health"
+
+# Paths Cloud Run's front end answers itself, so a request for them never reaches the relay:
+# /eventlog, paths under /_ah/, and "some paths ending in z"; Google advises avoiding every path
+# that ends in z ("Known issues", Reserved URL paths: https://cloud.google.com/run/docs/issues).
+# The relay serves none of them; a workflow id ending in z stays valid (only some such paths are
+# reserved), and the loader warns about it.
+RESERVED_PATHS = ("/eventlog",)
+RESERVED_PATH_PREFIX = "/_ah/"
+RESERVED_PATH_SUFFIX = "z"
+
+
+def reserved_by_front_end(path: str) -> bool:
+    """Whether Google's front end may answer ``path`` itself instead of passing it on."""
+    return (
+        path in RESERVED_PATHS
+        or path.startswith(RESERVED_PATH_PREFIX)
+        or path.endswith(RESERVED_PATH_SUFFIX)
+    )
+
 
 RECORDED = "intercom.recorder.recorded"
 OPTED_OUT = "intercom.recorder.opted_out"

@@ -3,7 +3,7 @@
 The probes rest on the relay's answer table (docs/relay.md, "Routes and answers"), so each
 answer has one meaning:
 
-- ``GET /healthz`` answers 200 ``{"status": "ok", "routes": N}``: the relay is up, with N routes.
+- ``GET /health`` answers 200 ``{"status": "ok", "routes": N}``: the relay is up, with N routes.
 - An unsigned ``POST /workflows/<id>`` is never forwarded. The relay answers 401
   ``signature_rejected`` when the route exists and its signing secret is set (ready), 503
   ``not_configured`` when the secret is missing, and 404 ``unknown_route`` when the deployed
@@ -78,7 +78,7 @@ class Answer:
 
     status: int
     outcome: str | None  # None: not a JSON object with an outcome, so not the relay's answer
-    routes: int | None = None  # /healthz only
+    routes: int | None = None  # /health only
 
 
 @dataclass(frozen=True)
@@ -269,10 +269,10 @@ def run(args: argparse.Namespace) -> int:
         pass  # every route below says "not public", with the fix
     elif health.status >= 500 and health.outcome is None:
         problems += 1
-        print(f"healthz: {_front_end_failure(health.status)}")
+        print(f"health: {_front_end_failure(health.status)}")
     else:
         problems += 1
-        print(f"healthz: HTTP {health.status} without the relay's answer; is {base} the relay?")
+        print(f"health: HTTP {health.status} without the relay's answer; is {base} the relay?")
 
     ready = 0
     for workflow in workflows:

@@ -86,7 +86,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class RelayStartError(RuntimeError):
-    """The relay process exited or never answered ``/healthz``; carries its output."""
+    """The relay process exited or never answered ``/health``; carries its output."""
 
 
 class LocalRelay:

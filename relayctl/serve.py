@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        print(f"relay listening on {relay.url}  (health: {relay.url}/healthz)")
+        print(f"relay listening on {relay.url}  (health: {relay.url}/health)")
         for workflow in workflows:
             print(f"  {workflow.id}: POST {relay.url}{workflow.route_path}")
             if workflow.id not in urls:

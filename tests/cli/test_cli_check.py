@@ -176,7 +176,7 @@ def test_a_403_from_the_front_end_is_not_public_with_the_invoker_fix(relayctl, f
 def test_a_bare_503_from_the_front_end_is_relay_down(relayctl, front_end_503):
     result = relayctl("check", "--url", front_end_503, "--stack", "dev")
     assert result.returncode == 1
-    assert any(x.startswith("healthz: relay down: HTTP 503") for x in _lines(result))
+    assert any(x.startswith("health: relay down: HTTP 503") for x in _lines(result))
     assert any(x.startswith("billing-handoff: relay down: HTTP 503") for x in _lines(result))
 
 

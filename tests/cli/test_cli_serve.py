@@ -27,12 +27,12 @@ def wait_healthy(url: str, process: subprocess.Popen[str]) -> None:
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[0]
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as answer:
+            with urllib.request.urlopen(url + "/health", timeout=1) as answer:
                 if answer.status == 200:
                     return
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
-    pytest.fail("serve did not answer /healthz in time")
+    pytest.fail("serve did not answer /health in time")
 
 
 def wait_for_line(process: subprocess.Popen[str], marker: str) -> str:

@@ -276,7 +276,7 @@ def test_refused_by_intercom_defaults_ignore_single_404s(alerted):
     assert condition["aggregations"][0]["alignmentPeriod"] == "3600s"
 
 
-def test_uptime_check_targets_healthz_on_the_relay_host(alerted, kit):
+def test_uptime_check_targets_health_on_the_relay_host(alerted, kit):
     check = alerted.one(UPTIME)
     url = alerted.outputs["relay_url"]
     assert check.inputs["monitoredResource"] == {
@@ -285,7 +285,7 @@ def test_uptime_check_targets_healthz_on_the_relay_host(alerted, kit):
     }
     http = check.inputs["httpCheck"]
     assert (http["path"], http["port"], http["useSsl"], http["validateSsl"]) == (
-        "/healthz",
+        "/health",
         443,
         True,
         True,

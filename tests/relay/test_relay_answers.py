@@ -231,8 +231,8 @@ def test_other_methods_on_a_route_are_405(suite: Suite) -> None:
         assert answer.headers["Allow"] == "POST"
 
 
-def test_healthz_answers_200_and_reveals_nothing(suite: Suite) -> None:
-    answer = requests.get(suite.relay.url + "/healthz", timeout=HTTP_TIMEOUT)
+def test_health_answers_200_and_reveals_nothing(suite: Suite) -> None:
+    answer = requests.get(suite.relay.url + "/health", timeout=HTTP_TIMEOUT)
 
     assert answer.status_code == 200
     assert answer.json()["status"] == "ok"

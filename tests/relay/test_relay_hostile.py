@@ -180,7 +180,7 @@ def test_the_pinned_server_discards_an_unread_body_and_keeps_the_connection(suit
         first = _read_answer(sock)  # answered before any body byte was sent
         for chunk in _chunks(size, chunked=False):
             sock.sendall(chunk)
-        sock.sendall(_head("GET", "/healthz"))
+        sock.sendall(_head("GET", "/health"))
         second = _read_answer(sock)
 
     assert first.status == 404

@@ -46,7 +46,7 @@ def _every_outcome(suite: Suite) -> list[requests.Response]:
         suite.send_event(PLAIN_HTTP_REMOTE),
         requests.get(suite.url(MAIN), timeout=HTTP_TIMEOUT),
         requests.post(suite.relay.url + "/workflows/nope", timeout=HTTP_TIMEOUT),
-        requests.get(suite.relay.url + "/healthz", timeout=HTTP_TIMEOUT),
+        requests.get(suite.relay.url + "/health", timeout=HTTP_TIMEOUT),
     ]
     for status in (404, 500, HANG):
         conversation_id = new_conversation_id()
