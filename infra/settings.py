@@ -55,6 +55,22 @@ DEFAULT_PUBLIC_ACCESS = PUBLIC_ACCESS_ALL_USERS
 # minutes to propagate" (https://docs.cloud.google.com/dataproc/docs/guides/fleet-management),
 # so the allUsers grant waits this long after the project's exception is created or changed.
 DEFAULT_ORG_POLICY_PROPAGATION_SECONDS = 900
+# Secret Manager replication of the workflow secrets. Automatic replication is created in the
+# `global` location, which an organisation's gcp.resourceLocations policy may refuse
+# (firebase-tools #6454); user-managed replication keeps the one replica in the stack's region.
+SECRET_REPLICATION_AUTOMATIC = "automatic"  # noqa: S105 (a mode, not a secret)
+SECRET_REPLICATION_USER_MANAGED = "userManaged"  # noqa: S105 (a mode, not a secret)
+SECRET_REPLICATION_VALUES = (SECRET_REPLICATION_AUTOMATIC, SECRET_REPLICATION_USER_MANAGED)
+DEFAULT_SECRET_REPLICATION = SECRET_REPLICATION_AUTOMATIC
+DEFAULT_GRANT_CALLER_ACT_AS = False
+BOOLEAN_VALUES = ("true", "false")
+
+# Google Cloud project ids: 6-30 characters, a lower-case letter first, then lower-case letters,
+# digits and hyphens, no hyphen last (https://cloud.google.com/resource-manager/docs/creating-managing-projects).
+# Domain-scoped ids (example.com:project) are refused: their function URL cannot be predicted.
+PROJECT_ID_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+# The value Pulumi.dev.yaml ships with, for a new user to replace.
+PLACEHOLDER_PROJECT = "my-gcp-project-id"
 
 INGRESS_VALUES = ("ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB")
 # Cloud Run accepts up to 60 min for HTTP functions; Jam gives up far sooner, so cap lower.
@@ -101,6 +117,8 @@ class RelaySettings:
     iam_propagation_seconds: int = DEFAULT_IAM_PROPAGATION_SECONDS
     public_access: str = DEFAULT_PUBLIC_ACCESS
     org_policy_propagation_seconds: int = DEFAULT_ORG_POLICY_PROPAGATION_SECONDS
+    secret_replication: str = DEFAULT_SECRET_REPLICATION
+    grant_caller_act_as: bool = DEFAULT_GRANT_CALLER_ACT_AS
 
 
 # key (in this project's namespace) -> (default shown in docs, meaning). README.md (Configuration)
@@ -128,6 +146,8 @@ SETTING_KEYS: dict[str, str] = {
     "iamPropagationSeconds": str(DEFAULT_IAM_PROPAGATION_SECONDS),
     "publicAccess": DEFAULT_PUBLIC_ACCESS,
     "orgPolicyPropagationSeconds": str(DEFAULT_ORG_POLICY_PROPAGATION_SECONDS),
+    "secretReplication": DEFAULT_SECRET_REPLICATION,
+    "grantCallerActAs": str(DEFAULT_GRANT_CALLER_ACT_AS).lower(),
 }
 
 # Whole-number settings: key -> (RelaySettings field, default, lowest, highest).
@@ -303,15 +323,45 @@ def default_function_name(stack: str) -> str:
     return f"{PROJECT_NAME}-{stack}".lower()
 
 
+def project_problem(project: str | None, stack: str) -> str | None:
+    """What is wrong with ``gcp:project`` (unset, the shipped placeholder, not a project id)."""
+    fix = f"Fix: pulumi config set gcp:project YOUR_PROJECT_ID --stack {stack}"
+    if not project:
+        return f"config 'gcp:project' is not set. {fix}"
+    if project == PLACEHOLDER_PROJECT:
+        return (
+            f"config 'gcp:project' is still the example value '{PLACEHOLDER_PROJECT}'. {fix} "
+            "(the id, not the name or number: `gcloud projects list` shows it)"
+        )
+    if not PROJECT_ID_RE.fullmatch(project):
+        return (
+            f"config 'gcp:project' {project!r} is not a Google Cloud project id (6-30 lower-case "
+            "letters, digits and hyphens, starting with a letter; domain-scoped ids are not "
+            f"supported). {fix}"
+        )
+    return None
+
+
+def _bool_setting(lookup: Lookup, key: str, default: bool, stack: str, problems: list[str]) -> bool:
+    raw = lookup(key)
+    if raw is None or not str(raw).strip():
+        return default
+    value = str(raw).strip().lower()
+    if value not in BOOLEAN_VALUES:
+        problems.append(
+            f"config '{key}' must be true or false, got {raw!r}. "
+            f"Fix: {_set_command(key, stack, str(default).lower())}"
+        )
+        return default
+    return value == "true"
+
+
 def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup) -> RelaySettings:
     """Build the settings from this project's and the ``gcp:`` config; raise SettingsError."""
     problems: list[str] = []
     project = gcp_lookup("project")
-    if not project:
-        problems.append(
-            "config 'gcp:project' is not set. "
-            f"Fix: pulumi config set gcp:project YOUR_PROJECT_ID --stack {stack}"
-        )
+    if (wrong := project_problem(project, stack)) is not None:
+        problems.append(wrong)
     region = gcp_lookup("region") or DEFAULT_REGION
 
     function_name = project_lookup("functionName") or default_function_name(stack)
@@ -385,6 +435,17 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
         problems,
         see=' (docs/deploy.md, "Public access")',
     )
+    secret_replication = _choice_setting(
+        project_lookup,
+        "secretReplication",
+        DEFAULT_SECRET_REPLICATION,
+        SECRET_REPLICATION_VALUES,
+        stack,
+        problems,
+    )
+    grant_caller_act_as = _bool_setting(
+        project_lookup, "grantCallerActAs", DEFAULT_GRANT_CALLER_ACT_AS, stack, problems
+    )
 
     if problems:
         raise SettingsError(problems)
@@ -402,6 +463,8 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
         labels=labels,
         alert_notification_channels=channels,
         public_access=public_access,
+        secret_replication=secret_replication,
+        grant_caller_act_as=grant_caller_act_as,
         **numbers,
     )
 

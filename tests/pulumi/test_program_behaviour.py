@@ -255,7 +255,7 @@ def test_pulumi_yaml_declares_every_setting_with_its_default(kit):
         shown = declared[key]["default"]
         if key == "functionName":
             assert shown == ""  # empty means jam-fin-relay-<stack>
-        elif isinstance(shown, list):
+        elif isinstance(shown, list | bool):
             assert json.dumps(shown) == default
         else:
             assert str(shown) == default, key
