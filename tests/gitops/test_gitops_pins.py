@@ -408,3 +408,11 @@ def test_the_script_fails_when_git_cannot_reach_github(tmp_path):
     assert result.returncode == 1
     assert "could not read its tags" in result.stderr
     assert "Could not resolve host" in result.stderr
+
+
+def test_the_script_asks_git_never_to_prompt(tmp_path):
+    # GitHub answers a repository that does not exist with 401, and git then asks for a
+    # login: unattended, that would wait forever.
+    body = 'echo "prompt=${GIT_TERMINAL_PROMPT:-unset}" >&2\nexit 128\n'
+    result = run_script(fake_git(tmp_path, body))
+    assert "prompt=0" in result.stderr
