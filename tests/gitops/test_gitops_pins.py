@@ -6,7 +6,7 @@ reads `git ls-remote` correctly, checked here with a stand-in for git, never the
 Why a tag is not enough: GitHub's "Security hardening for GitHub Actions" says pinning an action
 to a full-length commit SHA is the only way to use it as an immutable release; the
 tj-actions/changed-files compromise (CVE-2025-30066, March 2025) moved existing tags to a
-malicious commit, and jobs holding `id-token: write` are the ones that matters most for here."""
+malicious commit; here the jobs that run them hold `id-token: write`."""
 
 from __future__ import annotations
 
