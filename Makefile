@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install venv-check lint test demo bench clean
+.PHONY: install venv-check lint test demo bench verify-pins clean
 
 # Prints "MAJOR.MINOR ok|old EXECUTABLE". Written so Python 2 runs it too: whoever has only an
 # old interpreter gets one line saying what is needed, not a page of pip resolver output.
@@ -46,7 +46,7 @@ install: venv-check
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy $(wildcard __main__.py infra relayctl tests bench)
+	$(PY) -m mypy $(wildcard __main__.py infra relayctl tests bench) .github/verify_pins.py
 	# The relay folder is deployed on its own, where `main` imports `naming` top-level.
 	cd relay_function && ../$(PY) -m mypy --config-file ../pyproject.toml .
 
@@ -58,6 +58,12 @@ demo: install
 
 bench: install
 	$(PY) bench/run.py
+
+# Online, for a maintainer: each pinned action's commit is still what its commented release tag
+# points to in the action's own repository (git ls-remote). Not part of `make test`, which
+# makes no network call; docs/supply-chain.md says when to run it.
+verify-pins: install
+	$(PY) .github/verify_pins.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

@@ -241,3 +241,31 @@ def test_preview_skips_a_dev_stack_without_secrets(tmp_path):
     assert result.returncode == 0
     assert result.outputs == {"ready": "false"}
     assert "Pulumi.dev.yaml holds no secrets yet" in result.stdout
+
+
+# --- pull requests Dependabot opens ---------------------------------------------------------
+# GitHub, "Troubleshooting Dependabot on GitHub Actions": runs Dependabot triggers (push,
+# pull_request, ...) are treated as if opened from a fork, with a read-only GITHUB_TOKEN and no
+# Actions secrets; the OIDC token is not issued either (google-github-actions/auth #51:
+# "Unable to get ACTIONS_ID_TOKEN_REQUEST_URL" on Dependabot's pull requests only).
+
+
+def test_dependabots_pull_requests_skip_the_preview_with_a_notice(tmp_path):
+    result = run_step(preview_settings(), tmp_path, SET_UP | {"ACTOR": "dependabot[bot]"}, tmp_path)
+    assert result.returncode == 0
+    assert result.outputs == {"run": "false"}
+    assert "::notice title=pulumi preview skipped::Runs Dependabot triggers" in result.stdout
+
+
+def test_a_maintainers_push_to_dependabots_branch_runs_the_preview(tmp_path):
+    result = run_step(preview_settings(), tmp_path, SET_UP | {"ACTOR": "octocat"}, tmp_path)
+    assert result.outputs == {"run": "true"}
+
+
+def test_the_actor_reaches_the_safety_check_through_env():
+    job = next(j for j in jobs(WORKFLOW) if j.job_id == "preview")
+    assert find_step(job.spec["steps"], "settings")["env"]["ACTOR"] == "${{ github.actor }}"
+
+
+def test_the_plan_comment_is_not_attempted_on_dependabots_read_only_token():
+    assert comment_step()["if"].endswith("&& github.actor != 'dependabot[bot]' }}")
