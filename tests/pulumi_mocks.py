@@ -181,10 +181,10 @@ class GoogleCloudMocks(pulumi.runtime.Mocks):
         self.refusals: list[str] = []
         self._histories: dict[str, int] = {}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
         if args.token == OPEN_ID_USER_INFO:
-            return {"email": self.caller, "id": self.caller}, None
-        return {}, None
+            return {"email": self.caller, "id": self.caller}, []
+        return {}, []
 
     def _version_number(self, secret: str) -> int:
         # Google numbers each secret's versions from 1, and a stack's secrets drift apart as
