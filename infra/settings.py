@@ -394,10 +394,18 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
             f"--stack {stack}"
         )
 
-    function_name = project_lookup("functionName") or default_function_name(stack)
+    configured_name = project_lookup("functionName")
+    function_name = configured_name or default_function_name(stack)
     if not FUNCTION_NAME_RE.fullmatch(function_name):
+        # Unset, the name comes from the stack's: say so, or the message names a key nobody set.
+        which = (
+            f"config 'functionName' {function_name!r} is"
+            if configured_name
+            else f"the stack name {stack!r} gives the default function name {function_name!r}, "
+            "which is"
+        )
         problems.append(
-            f"config 'functionName' {function_name!r} is not a valid Cloud Run service name "
+            f"{which} not a valid Cloud Run service name "
             "(lower-case letters, digits and '-', starting with a letter, at most 63). "
             f"Fix: {_set_command('functionName', stack, f'{PROJECT_NAME}-relay')}"
         )

@@ -230,3 +230,30 @@ def test_each_whole_number_setting_takes_its_edges_and_refuses_one_past(
         with pytest.raises(SettingsError) as caught:
             settings_from_config("dev", {key: str(past)}.get, project)
         assert f"config '{key}'" in str(caught.value)
+
+
+# --- Function names (the Cloud Run service's name): a letter, then at most 62 more ------------
+
+
+def test_a_63_character_function_name_is_accepted_and_64_refused() -> None:
+    """Cloud Functions: names of at most 63 characters (terraform-provider-google #5088)."""
+    project = {"project": "acme-relay"}.get
+    name = "f" + "x" * 61 + "9"
+    assert settings_from_config("dev", {"functionName": name}.get, project).function_name == name
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config("dev", {"functionName": name + "9"}.get, project)
+    assert "config 'functionName'" in str(caught.value)
+
+
+def test_a_stack_name_too_long_for_the_default_function_name_says_so() -> None:
+    """jam-fin-relay-<stack> must itself be a valid name: 49 characters of stack fit, 50 do
+    not, and the message names the stack (no functionName was set)."""
+    project = {"project": "acme-relay"}.get
+    assert (
+        settings_from_config("s" * 49, _none, project).function_name == "jam-fin-relay-" + "s" * 49
+    )
+    with pytest.raises(SettingsError) as caught:
+        settings_from_config("s" * 50, _none, project)
+    message = str(caught.value)
+    assert f"the stack name '{'s' * 50}' gives the default function name" in message
+    assert "pulumi config set functionName jam-fin-relay-relay" in message
