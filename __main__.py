@@ -7,14 +7,21 @@ declared, and reported in one message; then one Relay component, then the stack 
 from __future__ import annotations
 
 import gc
+import os
 from pathlib import Path
 
 import pulumi
 
+from infra.credentials import quota_project_problem
 from infra.intercom_url import intercom_url_problem
 from infra.relay import Relay, RelayArgs, RouteInput
-from infra.relay_env import env_budget, plain_env
-from infra.settings import RelaySettings, SettingsError, settings_from_config
+from infra.relay_env import env_budget, plain_env, secret_location
+from infra.settings import (
+    PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
+    RelaySettings,
+    SettingsError,
+    settings_from_config,
+)
 from infra.source import collect_source
 from infra.workflows import (
     ConfigRef,
@@ -69,11 +76,21 @@ def check_inputs(
     budget = env_budget(
         deployed,
         function_name=settings.function_name,
+        location=secret_location(settings.secret_replication, settings.region),
         plain=plain_env(deployed, settings.concurrency),
     )
     limit_problem = budget.problem(f"stack '{stack}' ({settings.workflows_file})")
     if limit_problem:
         problems.append(limit_problem)
+    # The Org Policy API refuses user credentials without a quota project (issue 19.3).
+    quota_problem = quota_project_problem(
+        settings.project,
+        settings.public_access == PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
+        os.environ,
+        pulumi.Config("gcp").get,
+    )
+    if quota_problem:
+        problems.append(quota_problem)
     if problems:
         raise pulumi.RunError("\n".join(problems))
     return deployed
@@ -141,6 +158,7 @@ relay = Relay(
 pulumi.export("relay_url", relay.relay_url)
 pulumi.export("endpoints", relay.endpoints)
 pulumi.export("jam_setup", relay.jam_setup)
+pulumi.export("cloud_run_url", relay.cloud_run_url)
 pulumi.export("runtime_service_account", relay.runtime_service_account)
 pulumi.export("build_service_account", relay.build_service_account)
 pulumi.export("source_object", relay.source_object)

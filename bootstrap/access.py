@@ -66,12 +66,16 @@ DEPLOYER_ROLES: dict[str, str] = {
 GRANTABLE_ROLES: tuple[str, ...] = ("roles/run.builder",)
 
 # Roles the main program grants on single resources: secretAccessor on each workflow secret,
-# for the runtime account (secretmanager.admin above sets a secret's policy), and run.invoker
-# on the Cloud Run service, for allUsers (run.admin above). Nothing else: the build account's
-# only role is project-level (GRANTABLE_ROLES), and the source bucket has no grant of ours.
+# for the runtime account (secretmanager.admin above sets a secret's policy), run.invoker
+# on the Cloud Run service, for allUsers (run.admin above), and, only with grantCallerActAs
+# and only when a person deploys, serviceAccountUser on the runtime and build accounts for
+# that person (serviceAccountAdmin above sets an account's policy; CI's deployers never make
+# it, as they are service accounts). Nothing else: the build account's only role is
+# project-level (GRANTABLE_ROLES), and the source bucket has no grant of ours.
 RESOURCE_LEVEL_ROLES: tuple[str, ...] = (
     "roles/secretmanager.secretAccessor",
     "roles/run.invoker",
+    "roles/iam.serviceAccountUser",
 )
 
 # Roles a deployer needs above its project, which this bootstrap (project-scoped by design:

@@ -10,6 +10,7 @@ events can silently stop reaching Fin, exist only when the stack lists notificat
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -31,13 +32,22 @@ ALERT_WINDOW_SECONDS = 300
 ALERTED_OUTCOMES = (m.FAILED, m.SIGNATURE_REJECTED, m.NOT_CONFIGURED, m.REFUSED_BY_INTERCOM)
 RELAY_DOWN = "relay_down"
 UPTIME_TIMEOUT = "10s"
+# /health answers {"status": "ok", "routes": N} (relay_function/main.py, docs/CONTRACTS.md).
+# Monitoring's JSON-path matcher compares the JSON value at the path with ``content`` read as
+# JSON, so a string is written quoted: the provider's own example has `content = "\"example\""`
+# with EXACT_MATCH (google_monitoring_uptime_check_config, uptime_check_config_http). An
+# unquoted `ok` is not the JSON string "ok" and never matches.
+HEALTH_STATUS_PATH = "$.status"
+HEALTH_STATUS_CONTENT = json.dumps("ok")
 
 
 @dataclass(frozen=True)
 class AlertingArgs:
     settings: RelaySettings  # project, function name, channels and thresholds
     service_name: pulumi.Input[str]  # the relay's Cloud Run service (short name)
-    relay_url: pulumi.Input[str]  # the relay's base URL (https://...run.app)
+    # The function's Cloud Run URL (https://NAME-HASH-REGION.a.run.app): the uptime check
+    # probes its host, which reaches the relay at /health with no function-name segment.
+    cloud_run_url: pulumi.Input[str]
     labels: Mapping[str, str]
     # The APIs: a component's depends_on does not reach its children, so they carry it.
     depends_on: Sequence[pulumi.Resource]
@@ -47,9 +57,9 @@ def outcome_metric_filter(metric_name: str, outcome: str) -> str:
     return m.metric_filter(metric_name, **{OUTCOME_LABEL: outcome})
 
 
-def uptime_host(relay_url: str) -> str:
+def uptime_host(cloud_run_url: str) -> str:
     """``https://x-abc-ew.a.run.app`` -> ``x-abc-ew.a.run.app`` (the uptime check's host)."""
-    return urlsplit(relay_url).hostname or ""
+    return urlsplit(cloud_run_url).hostname or ""
 
 
 def uptime_metric_filter(check_id: str) -> str:
@@ -279,13 +289,12 @@ class RelayAlerting(pulumi.ComponentResource):
                     )
                 ],
             ),
-            # /health answers {"status": "ok", "routes": N} (docs/CONTRACTS.md).
             content_matchers=[
                 gcp.monitoring.UptimeCheckConfigContentMatcherArgs(
-                    content="ok",
+                    content=HEALTH_STATUS_CONTENT,
                     matcher="MATCHES_JSON_PATH",
                     json_path_matcher=gcp.monitoring.UptimeCheckConfigContentMatcherJsonPathMatcherArgs(
-                        json_path="$.status", json_matcher="EXACT_MATCH"
+                        json_path=HEALTH_STATUS_PATH, json_matcher="EXACT_MATCH"
                     ),
                 )
             ],
@@ -293,7 +302,7 @@ class RelayAlerting(pulumi.ComponentResource):
                 type="uptime_url",
                 labels={
                     "project_id": settings.project,
-                    "host": pulumi.Output.from_input(self._args.relay_url).apply(uptime_host),
+                    "host": pulumi.Output.from_input(self._args.cloud_run_url).apply(uptime_host),
                 },
             ),
             user_labels=dict(self._args.labels),

@@ -18,27 +18,28 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumiverse_time as time_provider
 
+from infra import urls
 from infra.alerting import AlertingArgs, RelayAlerting
 from infra.relay_env import (
     INTERCOM_URL_SECRET_SUFFIX,
     SIGNING_SECRET_SUFFIX,
     plain_env,
     secret_id,
+    secret_location,
 )
 from infra.settings import (
     PUBLIC_ACCESS_ALL_USERS,
     PUBLIC_ACCESS_NONE,
     PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
+    SECRET_REPLICATION_AUTOMATIC,
+    SECRET_REPLICATION_USER_MANAGED,
+    WORKFLOW_LABEL,
     RelaySettings,
     resource_labels,
 )
 from infra.source import RelaySource
 from infra.workflows import ConfigRef, Workflow
-from relay_function.naming import (
-    intercom_url_env,
-    route_path,
-    signing_secret_env,
-)
+from relay_function.naming import intercom_url_env, signing_secret_env
 
 RELAY_TYPE = "jam-fin-relay:index:Relay"
 ROUTE_TYPE = "jam-fin-relay:index:WorkflowRoute"
@@ -46,9 +47,15 @@ ENTRY_POINT = "relay"
 SECRET_ACCESSOR = "roles/secretmanager.secretAccessor"  # noqa: S105 (a role name)
 RUN_INVOKER = "roles/run.invoker"
 
+# The caller's right to deploy as the accounts the program creates (grantCallerActAs).
+ACT_AS_ROLE = "roles/iam.serviceAccountUser"
+# A service account's email ends so; anything else the userinfo endpoint names is a person.
+SERVICE_ACCOUNT_EMAIL_SUFFIX = ".gserviceaccount.com"
+
 # Short resource-name suffix -> API. Logging and Monitoring carry the outcome metric and alerts;
 # IAM creates the service accounts and Resource Manager takes the project-level grants (both
-# are off in some fresh projects, and Pulumi's calls fail with "API has not been used").
+# are off in some fresh projects, and Pulumi's calls fail with "API has not been used"); Cloud
+# Storage holds the source bucket.
 REQUIRED_APIS: dict[str, str] = {
     "iam": "iam.googleapis.com",
     "cloudresourcemanager": "cloudresourcemanager.googleapis.com",
@@ -59,13 +66,53 @@ REQUIRED_APIS: dict[str, str] = {
     "secretmanager": "secretmanager.googleapis.com",
     "logging": "logging.googleapis.com",
     "monitoring": "monitoring.googleapis.com",
+    "storage": "storage.googleapis.com",
 }
+
+# A freshly enabled API can still answer SERVICE_DISABLED or "not found" for a while; Google's
+# own error says "If you enabled this API recently, wait a few minutes for the action to
+# propagate to our systems and retry" (quoted in terraform-provider-google #1538), and the
+# provider does not retry it (terraform-provider-google #11023, DefangLabs/defang #1978). So
+# everything that calls an API waits this long after the set of enabled APIs changes; an `up`
+# that enables nothing new never waits. Not a setting: should a first deploy still meet it,
+# `pulumi up` again finds the APIs on and only retries what failed.
+API_PROPAGATION_SECONDS = 120
 
 # Only with publicAccess allUsersWithPolicyException: the project's own organization policy.
 ORG_POLICY_API = ("orgpolicy", "orgpolicy.googleapis.com")
-# Domain-restricted sharing, the list constraint that refuses allUsers in organisations created
-# since May 2024 ("secure by default organizations").
-DOMAIN_RESTRICTION = "iam.allowedPolicyMemberDomains"
+# Domain-restricted sharing refuses allUsers in organisations created since May 2024 ("secure by
+# default organizations"). Google's page ("Restrict identities with domain-restricted sharing",
+# https://cloud.google.com/organization-policy/restrict-domains) lists the managed constraint
+# first and calls the list constraint legacy; an organisation may enforce either, so the
+# exception covers both.
+MANAGED_DOMAIN_RESTRICTION = "iam.managed.allowedPolicyMembers"
+DOMAIN_RESTRICTION = "iam.allowedPolicyMemberDomains"  # the legacy list constraint
+
+
+@dataclass(frozen=True)
+class ConstraintException:
+    """This project's policy for one constraint: its one rule, in the form that constraint takes.
+
+    Org Policy v2 (PolicySpec.PolicyRule): ``enforce`` "can be set in policies for boolean
+    constraints, custom constraints and managed constraints", ``allowAll`` "only in policies
+    for list constraints", and ``parameters`` are needed only "when policy enforcement is
+    enabled"; ``inheritFromParent`` "can be set only for policies which configure list
+    constraints" (https://cloud.google.com/resource-manager/docs/reference/orgpolicy/rest/v2/
+    organizations.policies).
+    """
+
+    constraint: str
+    rule_field: str  # the PolicySpecRuleArgs field
+    rule_value: str  # the provider takes "TRUE"/"FALSE" strings
+    is_list_constraint: bool
+
+
+# The managed constraint is switched off (enforce: false); the legacy list constraint allows
+# every value (allowAll), so allUsers too.
+POLICY_EXCEPTIONS = (
+    ConstraintException(MANAGED_DOMAIN_RESTRICTION, "enforce", "FALSE", is_list_constraint=False),
+    ConstraintException(DOMAIN_RESTRICTION, "allow_all", "TRUE", is_list_constraint=True),
+)
 
 
 def required_apis(settings: RelaySettings) -> dict[str, str]:
@@ -77,12 +124,16 @@ def required_apis(settings: RelaySettings) -> dict[str, str]:
     return apis
 
 
-# The exception's one rule: allow every value of the constraint (so allUsers too).
-EXCEPTION_ALLOW_ALL = "TRUE"
+def policy_name(project: str, constraint: str) -> str:
+    return f"projects/{project}/policies/{constraint}"
 
 
-def domain_restriction_policy_name(project: str) -> str:
-    return f"projects/{project}/policies/{DOMAIN_RESTRICTION}"
+def exception_triggers(project: str) -> dict[str, str]:
+    """The policy wait's triggers: each exempted constraint's policy name and rule."""
+    return {
+        e.constraint: f"{policy_name(project, e.constraint)} {e.rule_field}={e.rule_value}"
+        for e in POLICY_EXCEPTIONS
+    }
 
 
 # The build service account's one role, as Google documents it for function builds ("Cloud Run
@@ -120,16 +171,27 @@ def grant_key(role: str, account: str, target: str) -> str:
     return f"{role} {account} {target}"
 
 
-def grants_digest(keys: Sequence[str]) -> str:
-    """Names the set of grants: changes when one is added or removed, and on nothing else."""
+def set_digest(keys: Sequence[str]) -> str:
+    """Names a set (of grants, of APIs): changes when one is added or removed, on nothing else."""
     return hashlib.sha256("\n".join(sorted(set(keys))).encode()).hexdigest()
+
+
+def set_triggers(keys: Sequence[str], name: str) -> dict[str, str]:
+    """A wait's triggers for a set: its digest and its size."""
+    return {name: set_digest(keys), "count": str(len(set(keys)))}
+
+
+def is_person(email: str | None) -> bool:
+    """Whether the deploying identity's email names a person (not a service account)."""
+    return bool(email) and not str(email).endswith(SERVICE_ACCOUNT_EMAIL_SUFFIX)
 
 
 PUBLIC_ACCESS_HELP = (
     "The relay is made public with roles/run.invoker for allUsers on its Cloud Run service. If "
     "that grant fails with 'One or more users named in the policy do not belong to a permitted "
     "customer', the organisation enforces domain-restricted sharing "
-    "(constraints/iam.allowedPolicyMemberDomains). Fix, in one line: `pulumi config set "
+    f"(constraints/{MANAGED_DOMAIN_RESTRICTION} or constraints/{DOMAIN_RESTRICTION}). Fix, in "
+    "one line: `pulumi config set "
     f"publicAccess {PUBLIC_ACCESS_WITH_POLICY_EXCEPTION}`, then `pulumi up`: the program then "
     "declares this project's exception itself (the deploying identity needs "
     "roles/orgpolicy.policyAdmin on the organisation; give the relay a project of its own, as "
@@ -138,10 +200,19 @@ PUBLIC_ACCESS_HELP = (
 )
 POLICY_EXCEPTION_HELP = (
     f"publicAccess {PUBLIC_ACCESS_WITH_POLICY_EXCEPTION}: this project's organization policy "
-    f"lets any member, allUsers included, be granted roles in this project ({DOMAIN_RESTRICTION}"
-    ", allow all). Setting it needs roles/orgpolicy.policyAdmin, which an organisation "
-    "administrator grants on the organisation; a 403 here means the deploying identity lacks "
+    f"lets any member, allUsers included, be granted roles in this project "
+    f"({MANAGED_DOMAIN_RESTRICTION} not enforced, {DOMAIN_RESTRICTION} allow all). Setting "
+    "it needs roles/orgpolicy.policyAdmin, which an organisation administrator grants on the "
+    "organisation; a 403 here means the deploying identity lacks "
     'it (docs/deploy.md, "Public access"). The public grant waits for the policy to propagate.'
+)
+SECRET_LOCATION_HELP = (
+    "The workflow secrets use automatic replication, which Secret Manager creates in the global "
+    "location. If creating them fails with 'Constraint constraints/gcp.resourceLocations "
+    "violated', the organisation restricts where resources may live. Fix: `pulumi config set "
+    f"secretReplication {SECRET_REPLICATION_USER_MANAGED}`, then `pulumi up`: each "
+    'secret then keeps one replica in gcp:region (docs/deploy.md, "Secret names and '
+    'locations"). The public grant, if refused, is a separate fix ("Public access").'
 )
 
 
@@ -177,16 +248,18 @@ class WorkflowRoute(pulumi.ComponentResource):
         workflow = args.route.workflow
         settings = args.settings
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        labels = {**args.labels, "workflow": workflow.id}
+        labels = {**args.labels, WORKFLOW_LABEL: workflow.id}
+        location = secret_location(settings.secret_replication, settings.region)
+
+        def id_of(suffix: str) -> str:
+            return secret_id(settings.function_name, workflow.id, suffix, location)
 
         def secret(suffix: str) -> gcp.secretmanager.Secret:
             return gcp.secretmanager.Secret(
                 f"{name}-{suffix}",
                 project=settings.project,
-                secret_id=secret_id(settings.function_name, workflow.id, suffix),
-                replication=gcp.secretmanager.SecretReplicationArgs(
-                    auto=gcp.secretmanager.SecretReplicationAutoArgs()
-                ),
+                secret_id=id_of(suffix),
+                replication=secret_replication(settings),
                 labels=labels,
                 opts=child,
             )
@@ -196,8 +269,7 @@ class WorkflowRoute(pulumi.ComponentResource):
         def grant(
             suffix: str, target: gcp.secretmanager.Secret
         ) -> gcp.secretmanager.SecretIamMember:
-            target_id = secret_id(settings.function_name, workflow.id, suffix)
-            self.grant_keys.append(grant_key(SECRET_ACCESSOR, "runtime", f"secret:{target_id}"))
+            self.grant_keys.append(grant_key(SECRET_ACCESSOR, "runtime", f"secret:{id_of(suffix)}"))
             # On this secret alone, for the runtime account alone: never project-wide.
             return gcp.secretmanager.SecretIamMember(
                 f"{name}-{suffix}-accessor",
@@ -209,6 +281,7 @@ class WorkflowRoute(pulumi.ComponentResource):
             )
 
         url_secret = secret(INTERCOM_URL_SECRET_SUFFIX)
+        self.url_secret = url_secret
         url_version = gcp.secretmanager.SecretVersion(
             f"{name}-intercom-url",
             secret=url_secret.id,
@@ -245,6 +318,22 @@ class WorkflowRoute(pulumi.ComponentResource):
         )
 
 
+def secret_replication(settings: RelaySettings) -> gcp.secretmanager.SecretReplicationArgs:
+    """Automatic (Google's choice, in `global`) or user-managed with one replica in the region,
+    for organisations whose gcp.resourceLocations policy refuses `global` (firebase-tools #6454).
+    """
+    if settings.secret_replication == SECRET_REPLICATION_USER_MANAGED:
+        replica = gcp.secretmanager.SecretReplicationUserManagedReplicaArgs(
+            location=settings.region
+        )
+        return gcp.secretmanager.SecretReplicationArgs(
+            user_managed=gcp.secretmanager.SecretReplicationUserManagedArgs(replicas=[replica])
+        )
+    return gcp.secretmanager.SecretReplicationArgs(
+        auto=gcp.secretmanager.SecretReplicationAutoArgs()
+    )
+
+
 def _secret_env(
     env_name: str, secret: gcp.secretmanager.Secret, version: gcp.secretmanager.SecretVersion
 ) -> gcp.cloudfunctionsv2.FunctionServiceConfigSecretEnvironmentVariableArgs:
@@ -268,9 +357,10 @@ class RelayArgs:
 class Relay(pulumi.ComponentResource):
     """Everything the relay needs on Google Cloud, for the workflows deployed to this stack."""
 
-    relay_url: pulumi.Output[str]
-    endpoints: dict[str, pulumi.Output[str]]
-    jam_setup: dict[str, pulumi.Output[dict[str, object]]]
+    relay_url: str
+    cloud_run_url: pulumi.Output[str]
+    endpoints: dict[str, str]
+    jam_setup: dict[str, dict[str, object]]
 
     def __init__(self, name: str, args: RelayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(RELAY_TYPE, name, None, opts)
@@ -287,7 +377,15 @@ class Relay(pulumi.ComponentResource):
             )
             for short, api in required_apis(settings).items()
         ]
-        child = pulumi.ResourceOptions(parent=self, depends_on=services)
+        # Everything below calls one of these APIs, so waits for them to take effect.
+        api_wait = time_provider.Sleep(
+            f"{name}-api-propagation",
+            create_duration=f"{API_PROPAGATION_SECONDS}s",
+            triggers=set_triggers(list(required_apis(settings).values()), "apis"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=services),
+        )
+        apis_ready: list[pulumi.Resource] = [*services, api_wait]
+        child = pulumi.ResourceOptions(parent=self, depends_on=apis_ready)
 
         runtime_sa, runtime_member = _service_account(
             f"{name}-runtime-sa",
@@ -306,12 +404,15 @@ class Relay(pulumi.ComponentResource):
                     settings=settings,
                     runtime_member=runtime_member,
                     labels=labels,
-                    depends_on=services,
+                    depends_on=apis_ready,
                 ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             for route in args.routes
         ]
+        if routes and settings.secret_replication == SECRET_REPLICATION_AUTOMATIC:
+            # Shown beside the first secret: a location policy refuses it first.
+            pulumi.log.info(SECRET_LOCATION_HELP, resource=routes[0].url_secret)
 
         bucket = gcp.storage.Bucket(
             f"{name}-source",  # auto-named with a random suffix: bucket names are global
@@ -346,21 +447,29 @@ class Relay(pulumi.ComponentResource):
         )
 
         build_sa, build_grant = self._build_account(name, settings, child)
+        caller_grants, caller_keys = self._caller_act_as(
+            name, settings, {"runtime": runtime_sa, "build": build_sa}, child
+        )
 
         # Grants take minutes to reach every Google service, and the first build and revision
         # fail if they run before (Google: https://cloud.google.com/iam/docs/access-change-propagation;
         # terraform-provider-google #20571). The wait is re-armed (replaced) only when the set of
         # grants changes, so an `up` that adds no grant never waits.
-        grants: list[pulumi.Resource] = [build_grant, *(g for r in routes for g in r.grants)]
+        grants: list[pulumi.Resource] = [
+            build_grant,
+            *(g for r in routes for g in r.grants),
+            *caller_grants,
+        ]
         grant_keys = [
             grant_key(BUILD_ROLE, "build", f"project:{settings.project}"),
             *(k for r in routes for k in r.grant_keys),
+            *caller_keys,
         ]
         iam_wait = time_provider.Sleep(
             f"{name}-iam-propagation",
             create_duration=f"{settings.iam_propagation_seconds}s",
-            triggers={"grants": grants_digest(grant_keys), "count": str(len(set(grant_keys)))},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*services, *grants]),
+            triggers=set_triggers(grant_keys, "grants"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*apis_ready, *grants]),
         )
 
         function = gcp.cloudfunctionsv2.Function(
@@ -400,15 +509,19 @@ class Relay(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # The first build and revision run only once every grant has taken effect.
-                depends_on=[*services, iam_wait],
+                depends_on=[*apis_ready, iam_wait],
             ),
         )
         service_config = function.service_config
         service_path = service_config.apply(lambda sc: sc.service if sc and sc.service else "")
-        self.relay_url = service_config.apply(lambda sc: sc.uri if sc and sc.uri else "")
+        # The hash-bearing run.app URL Google assigns at creation: for operators and the uptime
+        # check (it reaches the relay directly), never for Jam (infra/urls.py says why).
+        self.cloud_run_url = service_config.apply(lambda sc: sc.uri if sc and sc.uri else "")
+        # The deterministic cloudfunctions.net URL, known before the first deploy (issue 21.1).
+        self.relay_url = urls.relay_url(settings.project, settings.region, settings.function_name)
 
         if settings.public_access != PUBLIC_ACCESS_NONE:
-            invoker_after: list[pulumi.Resource] = list(services)
+            invoker_after: list[pulumi.Resource] = list(apis_ready)
             if settings.public_access == PUBLIC_ACCESS_WITH_POLICY_EXCEPTION:
                 invoker_after.append(self._policy_exception(name, settings, child))
             invoker = gcp.cloudrunv2.ServiceIamMember(
@@ -430,15 +543,15 @@ class Relay(pulumi.ComponentResource):
             AlertingArgs(
                 settings=settings,
                 service_name=service_path.apply(lambda path: path.rsplit("/", 1)[-1]),
-                relay_url=self.relay_url,
+                cloud_run_url=self.cloud_run_url,
                 labels=labels,
-                depends_on=services,
+                depends_on=apis_ready,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
 
         self.endpoints = {
-            r.workflow.id: _endpoint(self.relay_url, r.workflow.id) for r in args.routes
+            r.workflow.id: urls.endpoint_url(self.relay_url, r.workflow.id) for r in args.routes
         }
         self.jam_setup = {
             r.workflow.id: _jam_setup(
@@ -457,6 +570,7 @@ class Relay(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "relay_url": self.relay_url,
+                "cloud_run_url": self.cloud_run_url,
                 "endpoints": self.endpoints,
                 "runtime_service_account": self.runtime_service_account,
                 "build_service_account": self.build_service_account,
@@ -468,33 +582,86 @@ class Relay(pulumi.ComponentResource):
     ) -> time_provider.Sleep:
         """This project's exception to domain-restricted sharing, and the wait after it.
 
-        Google's documented way to let one project grant to allUsers under
-        constraints/iam.allowedPolicyMemberDomains is a project policy that allows all values
-        ("Restricting identities by domain":
-        https://cloud.google.com/resource-manager/docs/organization-policy/restricting-domains).
-        For this constraint only, and not inherited: the project stops merging the
-        organisation's allowed customer ids, which for an allow-all rule is moot, and
-        ``reset`` (the constraint's default) would say the same less plainly. It opens the
-        whole project to grants to any member, which is why the relay wants a project of its
-        own. The sleep's triggers are the policy's name and rules, known before deploying, so
-        it is created (and waits) with the policy and again only when either changes.
+        Google's documented way to let one project grant to allUsers is a project policy that
+        overrides the organisation's for the constraint it enforces ("Restrict identities with
+        domain-restricted sharing", https://cloud.google.com/organization-policy/restrict-domains).
+        Either constraint may be the one enforced, so both get one (POLICY_EXCEPTIONS), each in
+        its own form. The legacy list constraint's policy does not inherit: the project stops
+        merging the organisation's allowed customer ids, which for an allow-all rule is moot.
+        It opens the whole project to grants to any member, which is why the relay wants a
+        project of its own. The sleep's triggers are each policy's name and rule, known before
+        deploying, so it waits when either policy is created or its rule changes, and never on
+        an ordinary `up`.
         """
-        policy_name = domain_restriction_policy_name(settings.project)
-        rules = [gcp.orgpolicy.PolicySpecRuleArgs(allow_all=EXCEPTION_ALLOW_ALL)]
-        policy = gcp.orgpolicy.Policy(
-            f"{name}-public-access-exception",
-            name=policy_name,
-            parent=f"projects/{settings.project}",
-            spec=gcp.orgpolicy.PolicySpecArgs(inherit_from_parent=False, rules=rules),
-            opts=opts,
-        )
-        pulumi.log.info(POLICY_EXCEPTION_HELP, resource=policy)
+        policies = []
+        for exception in POLICY_EXCEPTIONS:
+            field, value = exception.rule_field, exception.rule_value
+            rule = gcp.orgpolicy.PolicySpecRuleArgs(
+                allow_all=value if field == "allow_all" else None,
+                enforce=value if field == "enforce" else None,
+            )
+            policies.append(
+                gcp.orgpolicy.Policy(
+                    f"{name}-public-access-exception"
+                    + ("" if exception.is_list_constraint else "-managed"),
+                    name=policy_name(settings.project, exception.constraint),
+                    parent=f"projects/{settings.project}",
+                    spec=gcp.orgpolicy.PolicySpecArgs(
+                        inherit_from_parent=False if exception.is_list_constraint else None,
+                        rules=[rule],
+                    ),
+                    opts=opts,
+                )
+            )
+        pulumi.log.info(POLICY_EXCEPTION_HELP, resource=policies[0])
         return time_provider.Sleep(
             f"{name}-org-policy-propagation",
             create_duration=f"{settings.org_policy_propagation_seconds}s",
-            triggers={"policy": policy_name, "allow_all": EXCEPTION_ALLOW_ALL},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            triggers=exception_triggers(settings.project),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=policies),
         )
+
+    def _caller_act_as(
+        self,
+        name: str,
+        settings: RelaySettings,
+        accounts: Mapping[str, gcp.serviceaccount.Account],
+        opts: pulumi.ResourceOptions,
+    ) -> tuple[list[gcp.serviceaccount.IAMMember], list[str]]:
+        """With grantCallerActAs, the deploying person's roles/iam.serviceAccountUser on each
+        account the program creates (deploying as them needs iam.serviceAccounts.actAs), and
+        the grants in words for the IAM wait.
+
+        Who deploys comes from the credentials' OpenID userinfo
+        (gcp.organizations.get_client_open_id_user_info). A service account (CI) gets nothing
+        here (bootstrap gives it the role): its email ends in .gserviceaccount.com. The grant
+        belongs to whoever ran the last `up`: another person's `up` moves it to them, CI's
+        removes it (docs/deploy.md, "The deploying identity's rights").
+        """
+        if not settings.grant_caller_act_as:
+            return [], []
+        email = gcp.organizations.get_client_open_id_user_info().email
+        if not is_person(email):
+            pulumi.log.info(
+                f"grantCallerActAs: the deploying identity ({email or 'no email'}) is not a "
+                f"person, so no {ACT_AS_ROLE} grant is made; a service account needs that role "
+                "from outside this stack (bootstrap grants it to CI's deployers).",
+                resource=self,
+            )
+            return [], []
+        member = f"user:{email}"
+        grants = [
+            gcp.serviceaccount.IAMMember(
+                f"{name}-{purpose}-sa-caller-act-as",  # one name whoever deploys: a new caller
+                service_account_id=account.name,  # replaces the grant instead of adding one
+                role=ACT_AS_ROLE,
+                member=member,
+                opts=opts,
+            )
+            for purpose, account in accounts.items()
+        ]
+        keys = [grant_key(ACT_AS_ROLE, member, f"account:{purpose}") for purpose in accounts]
+        return grants, keys
 
     @staticmethod
     def _build_account(
@@ -540,13 +707,9 @@ def _service_account(
     return account, account.email.apply(lambda email: f"serviceAccount:{email}")
 
 
-def _endpoint(relay_url: pulumi.Output[str], workflow_id: str) -> pulumi.Output[str]:
-    return relay_url.apply(lambda url: url + route_path(workflow_id))
-
-
 def _jam_setup(
-    workflow: Workflow, signing_secret_set: bool, stack: str, endpoint: pulumi.Output[str]
-) -> pulumi.Output[dict[str, object]]:
+    workflow: Workflow, signing_secret_set: bool, stack: str, endpoint: str
+) -> dict[str, object]:
     """What a person does in Jam for this workflow: no secret value, only where to put it."""
     key = workflow.jam_signing_secret
     if isinstance(key, ConfigRef):
@@ -557,11 +720,9 @@ def _jam_setup(
             f"then run: {set_secret_command('KEY', stack)}"
         )
 
-    return endpoint.apply(
-        lambda url: {
-            "endpoint_url": url,
-            "events": list(workflow.events),
-            "signing_secret_set": signing_secret_set,
-            "set_signing_secret_command": command,
-        }
-    )
+    return {
+        "endpoint_url": endpoint,
+        "events": list(workflow.events),
+        "signing_secret_set": signing_secret_set,
+        "set_signing_secret_command": command,
+    }

@@ -24,16 +24,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
+from infra.settings import REGION_MAX, SECRET_REPLICATION_AUTOMATIC
 from relay_function.naming import ROUTES_ENV, intercom_url_env, signing_secret_env
 
 ENV_VARS_MAX = 1000
 ENV_BYTES_MAX = 32 * 1024
 THREADS_ENV = "THREADS"  # read by functions-framework: the server's threads per worker
 
-# Secret ids are "<function name>-<workflow id>-<suffix>"; both suffixes are listed so the
-# Pulumi program and this budget name secrets the same way.
+# Secret ids are "<function name>_<workflow id>_<suffix>_<location>"; the Pulumi program and
+# this budget both name secrets with ``secret_id``. Secret Manager takes ids of at most 255
+# letters, digits, '-' and '_' (CreateSecretRequest.secret_id: https://cloud.google.com/python/
+# docs/reference/secretmanager/latest/google.cloud.secretmanager_v1.types.CreateSecretRequest).
+# Function names, workflow ids, suffixes and locations never contain '_', so '_' between them
+# makes the id unambiguous: stack 'prod' with workflow 'eu-billing' and stack 'prod-eu' with
+# workflow 'billing' no longer share one id (issue 19.7). The location is part of the id because
+# a secret's replication cannot change in place: a new mode or region is a new secret, created
+# before the old one is deleted (docs/deploy.md, "Secret names and locations").
+SECRET_ID_SEPARATOR = "_"  # noqa: S105 (a separator, not a secret)
+SECRET_ID_MAX = 255
 INTERCOM_URL_SECRET_SUFFIX = "intercom-url"  # noqa: S105 (a name, not a secret)
 SIGNING_SECRET_SUFFIX = "jam-signing-secret"  # noqa: S105 (a name, not a secret)
+# Automatic replication is created in Secret Manager's `global` location (firebase-tools #6454).
+AUTOMATIC_SECRET_LOCATION = "global"  # noqa: S105 (a location, not a secret)
 FUNCTION_NAME_MAX = 63  # Cloud Run service names; used when the name is not known yet
 PROJECT_ID_MAX = 30
 VERSION_DIGITS_MAX = 10
@@ -82,24 +94,34 @@ def plain_env(workflows: Sequence[RoutedWorkflow], concurrency: int) -> dict[str
     return {ROUTES_ENV: routes_json(workflows), THREADS_ENV: str(concurrency)}
 
 
-def secret_id(function_name: str, workflow_id: str, suffix: str) -> str:
-    return f"{function_name}-{workflow_id}-{suffix}"
+def secret_location(replication: str, region: str) -> str:
+    """Where a workflow secret lives: ``global`` (automatic replication) or the stack's region."""
+    return AUTOMATIC_SECRET_LOCATION if replication == SECRET_REPLICATION_AUTOMATIC else region
 
 
-def _secret_reference_bytes(function_name: str | None, workflow_id: str, suffix: str) -> int:
+def secret_id(function_name: str, workflow_id: str, suffix: str, location: str) -> str:
+    return SECRET_ID_SEPARATOR.join((function_name, workflow_id, suffix, location))
+
+
+def _secret_reference_bytes(
+    function_name: str | None, location: str | None, workflow_id: str, suffix: str
+) -> int:
     # The longest form: projects/<project>/secrets/<id>/versions/<n>.
     function = "x" * FUNCTION_NAME_MAX if function_name is None else function_name
-    name = secret_id(function, workflow_id, suffix)
+    where = "r" * max(REGION_MAX, len(AUTOMATIC_SECRET_LOCATION)) if location is None else location
+    name = secret_id(function, workflow_id, suffix, where)
     project = "p" * PROJECT_ID_MAX
     return len(f"projects/{project}/secrets/{name}/versions/{'9' * VERSION_DIGITS_MAX}")
 
 
-def _workflow_secret_bytes(function_name: str | None, workflow_id: str) -> int:
+def _workflow_secret_bytes(
+    function_name: str | None, location: str | None, workflow_id: str
+) -> int:
     return (
         len(intercom_url_env(workflow_id))
-        + _secret_reference_bytes(function_name, workflow_id, INTERCOM_URL_SECRET_SUFFIX)
+        + _secret_reference_bytes(function_name, location, workflow_id, INTERCOM_URL_SECRET_SUFFIX)
         + len(signing_secret_env(workflow_id))
-        + _secret_reference_bytes(function_name, workflow_id, SIGNING_SECRET_SUFFIX)
+        + _secret_reference_bytes(function_name, location, workflow_id, SIGNING_SECRET_SUFFIX)
     )
 
 
@@ -138,13 +160,15 @@ def env_budget(
     workflows: Sequence[RoutedWorkflow],
     *,
     function_name: str | None = None,
+    location: str | None = None,
     plain: Mapping[str, str] | None = None,
 ) -> EnvBudget:
     """The budget of one relay deploying ``workflows``.
 
     ``plain`` is the plain environment the program sets (``plain_env``); without it, RELAY_ROUTES
-    and an allowance for the other plain variables are counted. ``function_name`` is the deployed
-    name when known; without it the longest valid name is assumed.
+    and an allowance for the other plain variables are counted. ``function_name`` and the
+    secrets' ``location`` (``secret_location``) are the deployed ones when known; without them the
+    longest valid values are assumed.
     """
     if plain is None:
         plain_bytes = len(ROUTES_ENV) + len(routes_json(workflows)) + OTHER_PLAIN_BYTES
@@ -152,7 +176,7 @@ def env_budget(
     else:
         plain_bytes = sum(len(k) + len(v.encode()) for k, v in plain.items())
         plain_vars = len(plain)
-    secret_bytes = sum(_workflow_secret_bytes(function_name, w.id) for w in workflows)
+    secret_bytes = sum(_workflow_secret_bytes(function_name, location, w.id) for w in workflows)
     total_bytes = plain_bytes + secret_bytes
     count = len(workflows)
     by_vars = (ENV_VARS_MAX - plain_vars) // 2

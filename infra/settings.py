@@ -79,6 +79,21 @@ MAX_CONCURRENCY = 1000
 MEMORY_RE = re.compile(r"[1-9][0-9]*(Mi|Gi|M|G)")
 LABEL_KEY_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 LABEL_VALUE_RE = re.compile(r"[a-z0-9_-]{0,63}")
+# "No more than 64 labels can be associated with a given resource" (Google's label requirements,
+# https://cloud.google.com/resource-manager/docs/labels-overview#requirements). The program adds
+# its own (BASE_LABEL_KEYS on every resource, WORKFLOW_LABEL on a workflow's secrets), so the
+# user's labels are counted together with them where they are accepted.
+LABELS_MAX = 64
+BASE_LABEL_KEYS = ("app", "stack", "managed-by")
+WORKFLOW_LABEL = "workflow"
+PROGRAM_LABEL_KEYS = (*BASE_LABEL_KEYS, WORKFLOW_LABEL)
+# Google Cloud region names: a lower-case area, a hyphen, a lower-case direction and a number
+# (us-central1, northamerica-northeast1, europe-west10; https://cloud.google.com/run/docs/locations).
+# The region becomes part of URLs and, with userManaged replication, of secret ids, so a value
+# of another shape is refused here rather than by Google mid-deploy. REGION_MAX bounds it for the
+# environment budget (the longest region today has 23 characters).
+REGION_RE = re.compile(r"[a-z]+-[a-z]+[0-9]{1,2}")
+REGION_MAX = 30
 FUNCTION_NAME_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 
@@ -289,6 +304,15 @@ def _labels(lookup: Lookup, stack: str, problems: list[str]) -> dict[str, str]:
             )
             continue
         labels[key] = value
+    carried = set(labels) | set(PROGRAM_LABEL_KEYS)
+    if len(carried) > LABELS_MAX:
+        room = LABELS_MAX - len(PROGRAM_LABEL_KEYS)
+        problems.append(
+            f"config 'labels' has {len(labels)} labels; with the program's own "
+            f"({', '.join(PROGRAM_LABEL_KEYS)}) a resource would carry {len(carried)}, and Google "
+            f"Cloud allows at most {LABELS_MAX} per resource. Fix: keep at most {room} labels "
+            f"of your own: pulumi config set labels team=support,cost-center=cx --stack {stack}"
+        )
     return labels
 
 
@@ -363,11 +387,25 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
     if (wrong := project_problem(project, stack)) is not None:
         problems.append(wrong)
     region = gcp_lookup("region") or DEFAULT_REGION
-
-    function_name = project_lookup("functionName") or default_function_name(stack)
-    if not FUNCTION_NAME_RE.fullmatch(function_name):
+    if len(region) > REGION_MAX or not REGION_RE.fullmatch(region):
         problems.append(
-            f"config 'functionName' {function_name!r} is not a valid Cloud Run service name "
+            f"config 'gcp:region' {region!r} is not a Google Cloud region name (such as "
+            f"us-central1 or europe-west1). Fix: pulumi config set gcp:region {DEFAULT_REGION} "
+            f"--stack {stack}"
+        )
+
+    configured_name = project_lookup("functionName")
+    function_name = configured_name or default_function_name(stack)
+    if not FUNCTION_NAME_RE.fullmatch(function_name):
+        # Unset, the name comes from the stack's: say so, or the message names a key nobody set.
+        which = (
+            f"config 'functionName' {function_name!r} is"
+            if configured_name
+            else f"the stack name {stack!r} gives the default function name {function_name!r}, "
+            "which is"
+        )
+        problems.append(
+            f"{which} not a valid Cloud Run service name "
             "(lower-case letters, digits and '-', starting with a letter, at most 63). "
             f"Fix: {_set_command('functionName', stack, f'{PROJECT_NAME}-relay')}"
         )
@@ -471,9 +509,10 @@ def settings_from_config(stack: str, project_lookup: Lookup, gcp_lookup: Lookup)
 
 def resource_labels(settings: RelaySettings) -> dict[str, str]:
     """Labels for cost tracking on every resource that takes them; user labels win."""
+    app, stack, managed_by = BASE_LABEL_KEYS
     base = {
-        "app": PROJECT_NAME,
-        "stack": re.sub(r"[^a-z0-9_-]", "-", settings.stack.lower())[:63],
-        "managed-by": "pulumi",
+        app: PROJECT_NAME,
+        stack: re.sub(r"[^a-z0-9_-]", "-", settings.stack.lower())[:63],
+        managed_by: "pulumi",
     }
     return {**base, **settings.labels}

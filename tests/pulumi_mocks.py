@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import os
+import re
 import runpy
 import threading
 from collections import Counter
@@ -29,8 +31,11 @@ from pulumi.runtime.settings import get_root_resource, reset_options
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
-RUN_HASH = "x7k2pq4mza"  # the hash Cloud Run puts in a service's run.app URL
 PROC_FDS = Path("/proc/self/fd")  # Linux only: the tests that count descriptors skip elsewhere
+# Who the provider's credentials name (gcp.organizations.get_client_open_id_user_info) unless a
+# test says otherwise: a person, as with `gcloud auth application-default login`.
+DEFAULT_CALLER = "ada.lovelace@acme.example"
+OPEN_ID_USER_INFO = "gcp:organizations/getClientOpenIdUserInfo:getClientOpenIdUserInfo"
 
 
 def unwrap(value: Any) -> Any:
@@ -74,22 +79,134 @@ class Declared:
     state: dict[str, Any] = field(default_factory=dict)
 
 
-class GoogleCloudMocks(pulumi.runtime.Mocks):
-    """Computed outputs shaped like Google Cloud's, derived from the inputs.
+# Names Google refuses, as each API documents them; a declared name that breaks one makes the
+# mock fail the registration the way Google fails the call (a 400 naming the field).
+# Secret ids: "at most 255 characters ... letters, numerals, the hyphen (-) and underscore (_)"
+# (CreateSecretRequest.secret_id). Service-account ids: "6-30 characters long, and match the
+# regular expression [a-z]([-a-z0-9]*[a-z0-9])" (projects.serviceAccounts.create); display name
+# at most 100 bytes, description 256. Log metric names: "limited to 100 characters ... A-Z, a-z,
+# 0-9, and the special characters _-.,+!*',()%/ ... (/) ... cannot be the first character"
+# (LogMetric.name). Labels: keys [a-z][a-z0-9_-]{0,62}, values [a-z0-9_-]{0,63}, "no more than
+# 64 labels ... with a given resource" (https://cloud.google.com/resource-manager/docs/labels-
+# overview#requirements). Function (and Cloud Run service) names: a letter, then up to 62
+# lower-case letters, digits and hyphens, not ending in a hyphen.
+SECRET_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+ACCOUNT_ID_RE = re.compile(r"[a-z](?:[-a-z0-9]*[a-z0-9])")
+LOG_METRIC_RE = re.compile(r"[A-Za-z0-9_\-.,+!*'()%][A-Za-z0-9_\-.,+!*'()%/]{0,99}")
+LABEL_KEY_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+LABEL_VALUE_RE = re.compile(r"[a-z0-9_-]{0,63}")
+FUNCTION_NAME_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+LABELS_MAX = 64
+# Org Policy v2: allowAll/denyAll/values only in policies for list constraints; enforce in
+# boolean, custom and managed ones; inheritFromParent only for list constraints (PolicySpec).
+LIST_CONSTRAINTS = frozenset({"iam.allowedPolicyMemberDomains", "gcp.resourceLocations"})
+# Cloud Run's region codes in run.app URLs, for the regions the tests deploy to.
+RUN_REGION_CODES = {"europe-west1": "ew", "us-central1": "uc", "us-east1": "ue"}
 
-    Covers the resource types both programs declare; any other type gets its inputs back and
-    the id ``<name>-id``.
+
+class GoogleRefusalError(Exception):
+    """What Google answers a request it refuses; the mock raises it from ``new_resource``."""
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise GoogleRefusalError(f"Error 400: {message}, invalid")
+
+
+def _check_labels(type_token: str, labels: Any) -> None:
+    if not isinstance(labels, dict):
+        return
+    _check(len(labels) <= LABELS_MAX, f"{type_token}: {len(labels)} labels, at most {LABELS_MAX}")
+    for key, value in labels.items():
+        _check(bool(LABEL_KEY_RE.fullmatch(key)), f"{type_token}: label key {key!r}")
+        _check(bool(LABEL_VALUE_RE.fullmatch(str(value))), f"{type_token}: label value {value!r}")
+
+
+def _check_policy(inputs: dict[str, Any]) -> None:
+    constraint = str(inputs["name"]).rsplit("/policies/", 1)[-1]
+    is_list = constraint in LIST_CONSTRAINTS
+    spec = inputs.get("spec") or {}
+    if "inheritFromParent" in spec:
+        _check(is_list, f"inheritFromParent is only for list constraints, not {constraint}")
+    for rule in spec.get("rules", []):
+        for field_name in ("allowAll", "denyAll", "values"):
+            if field_name in rule:
+                _check(is_list, f"{field_name} is only for list constraints, not {constraint}")
+        if "enforce" in rule:
+            _check(not is_list, f"enforce is not for the list constraint {constraint}")
+
+
+def check_names(type_token: str, inputs: dict[str, Any]) -> None:
+    """Refuse, as Google would, a name or label set the API documents as invalid."""
+    _check_labels(type_token, inputs.get("labels"))
+    _check_labels(type_token, inputs.get("userLabels"))
+    if type_token == "gcp:secretmanager/secret:Secret":
+        _check(
+            bool(SECRET_ID_RE.fullmatch(inputs["secretId"])), f"secret_id {inputs['secretId']!r}"
+        )
+    elif type_token == "gcp:serviceaccount/account:Account":
+        account = inputs["accountId"]
+        _check(
+            6 <= len(account) <= 30 and bool(ACCOUNT_ID_RE.fullmatch(account)),
+            f"accountId {account!r}",
+        )
+        _check(len(inputs.get("displayName", "").encode()) <= 100, "displayName over 100 bytes")
+        _check(len(inputs.get("description", "").encode()) <= 256, "description over 256 bytes")
+    elif type_token == "gcp:logging/metric:Metric":
+        _check(bool(LOG_METRIC_RE.fullmatch(inputs["name"])), f"metric name {inputs['name']!r}")
+    elif type_token == "gcp:cloudfunctionsv2/function:Function":
+        _check(bool(FUNCTION_NAME_RE.fullmatch(inputs["name"])), f"function {inputs['name']!r}")
+    elif type_token == "gcp:orgpolicy/policy:Policy":
+        _check_policy(inputs)
+
+
+class GoogleCloudMocks(pulumi.runtime.Mocks):
+    """Computed outputs shaped like Google Cloud's, derived from the inputs, and Google's
+    refusals of names it does not accept (``check_names``).
+
+    Values a program cannot predict are not predictable here either: a Cloud Run URL carries a
+    hash, each secret's version numbers differ, ids carry numbers Google assigns. ``caller`` is
+    who the credentials name (the OpenID userinfo invoke). Covers the resource types both
+    programs declare; any other type gets its inputs back and the id ``<name>-id``.
     """
 
-    def __init__(self, project_number: str) -> None:
+    def __init__(self, project_number: str, caller: str = DEFAULT_CALLER) -> None:
         self.project_number = project_number
+        self.caller = caller
         self.versions: Counter[str] = Counter()
+        self.refusals: list[str] = []
+        self._histories: dict[str, int] = {}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[Any]]:
+        if args.token == OPEN_ID_USER_INFO:
+            return {"email": self.caller, "id": self.caller}, []
+        return {}, []
+
+    def _version_number(self, secret: str) -> int:
+        # Google numbers each secret's versions from 1, and a stack's secrets drift apart as
+        # values are rotated (each new value is a new version). Each secret here has its own
+        # history (the n-th secret seen already holds 3n versions), so a version taken from
+        # another secret shows.
+        history = self._histories.setdefault(secret, 3 * len(self._histories))
+        self.versions[secret] += 1
+        return history + self.versions[secret]
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = unwrap(args.inputs)
+        try:
+            check_names(args.typ, inputs)
+        except GoogleRefusalError as refusal:
+            self.refusals.append(f"{args.name}: {refusal}")
+            raise
+        return self._answer(args, inputs)
+
+    def _answer(
+        self, args: pulumi.runtime.MockResourceArgs, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         state = dict(inputs)
         rid = f"{args.name}-id"
         t = args.typ
@@ -98,7 +215,7 @@ class GoogleCloudMocks(pulumi.runtime.Mocks):
             email = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
             rid = f"projects/{inputs['project']}/serviceAccounts/{email}"
             state |= {"email": email, "name": rid, "member": f"serviceAccount:{email}"}
-            state["uniqueId"] = "1" + str(abs(hash(email)))[:20]
+            state["uniqueId"] = "1" + str(int(_digest(email), 16))[:20]  # 21 digits
         elif t == "gcp:iam/workloadIdentityPool:WorkloadIdentityPool":
             rid = f"{pools}/{inputs['workloadIdentityPoolId']}"
             state["name"] = rid
@@ -114,41 +231,55 @@ class GoogleCloudMocks(pulumi.runtime.Mocks):
         elif t == "gcp:kms/cryptoKey:CryptoKey":
             rid = f"{inputs['keyRing']}/cryptoKeys/{inputs['name']}"
         elif t == "gcp:secretmanager/secret:Secret":
+            # The provider's id names the project by id; Google's own name, by number.
             rid = f"projects/{inputs['project']}/secrets/{inputs['secretId']}"
             state["name"] = f"projects/{self.project_number}/secrets/{inputs['secretId']}"
         elif t == "gcp:secretmanager/secretVersion:SecretVersion":
-            self.versions[inputs["secret"]] += 1
-            number = str(self.versions[inputs["secret"]] + 2)  # not "1": proves it is read
-            rid = f"{inputs['secret']}/versions/{number}"
+            secret_id = str(inputs["secret"]).rsplit("/secrets/", 1)[-1]
+            number = str(self._version_number(secret_id))
+            rid = f"projects/{self.project_number}/secrets/{secret_id}/versions/{number}"
             state |= {"version": number, "name": rid, "enabled": True}
         elif t == "gcp:storage/bucket:Bucket":
-            bucket = f"{args.name}-a1b2c3d"
+            bucket = f"{args.name}-{_digest(args.name, self.project_number)[:7]}"  # auto-named
             rid = bucket
             state |= {"name": bucket, "url": f"gs://{bucket}", "selfLink": f"b/{bucket}"}
         elif t == "gcp:storage/bucketObject:BucketObject":
             rid = f"{inputs['bucket']}-{inputs['name']}"
             state |= {"outputName": inputs["name"], "md5hash": "bWQ1aGFzaA==", "generation": 7}
         elif t == "gcp:cloudfunctionsv2/function:Function":
-            name = inputs["name"]
-            service = f"projects/{inputs['project']}/locations/{inputs['location']}/services/{name}"
-            rid = f"projects/{inputs['project']}/locations/{inputs['location']}/functions/{name}"
+            name, location = inputs["name"], inputs["location"]
+            service = f"projects/{inputs['project']}/locations/{location}/services/{name}"
+            rid = f"projects/{inputs['project']}/locations/{location}/functions/{name}"
+            # Cloud Run's URL: https://SERVICE-HASH-REGIONCODE.a.run.app, the hash assigned by
+            # Google at creation (so no caller can know it beforehand).
+            run_hash = _digest(self.project_number, name)[:10]
+            code = RUN_REGION_CODES.get(location, location[:2])
             state["serviceConfig"] = {
                 **inputs.get("serviceConfig", {}),
                 "service": service,
-                "uri": f"https://{name}-{RUN_HASH}-ew.a.run.app",
-                "gcfUri": f"https://{inputs['location']}-{inputs['project']}.cloudfunctions.net/{name}",
+                "uri": f"https://{name}-{run_hash}-{code}.a.run.app",
             }
-            state |= {"url": state["serviceConfig"]["gcfUri"], "state": "ACTIVE"}
+            state["state"] = "ACTIVE"
         elif t == "gcp:logging/metric:Metric":
             rid = inputs["name"]
         elif t == "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig":
-            check_id = f"{args.name}-k3j9x2"  # Monitoring appends a random suffix
+            check_id = f"{args.name}-{_digest(args.name)[:10]}"  # Monitoring appends a suffix
             rid = f"projects/{inputs['project']}/uptimeCheckConfigs/{check_id}"
             state |= {"uptimeCheckId": check_id, "name": rid}
         elif t == "gcp:monitoring/dashboard:Dashboard":
-            rid = f"projects/{self.project_number}/dashboards/{abs(hash(args.name)) % 10**12}"
+            rid = (
+                f"projects/{self.project_number}/dashboards/{int(_digest(args.name), 16) % 10**12}"
+            )
         elif t == "gcp:monitoring/alertPolicy:AlertPolicy":
-            rid = f"projects/{inputs['project']}/alertPolicies/{abs(hash(args.name)) % 10**12}"
+            policy_number = int(_digest(args.name), 16) % 10**19
+            rid = f"projects/{inputs['project']}/alertPolicies/{policy_number}"
+            state["name"] = rid
+        elif t == "gcp:orgpolicy/policy:Policy":
+            # Google answers with the project's number where the request named its id.
+            rid = str(inputs["name"]).replace(
+                f"projects/{str(inputs['parent']).removeprefix('projects/')}/",
+                f"projects/{self.project_number}/",
+            )
             state["name"] = rid
         return rid, state
 
@@ -341,7 +472,12 @@ def run_program(
     root = get_root_resource()
     assert root is not None
     exported = dict(getattr(root, "outputs", {}))
-    values, secret = _sync_await(_resolve_outputs(exported))
+    values: dict[str, Any] = {}
+    secret: set[str] = set()
+    try:
+        values, secret = _sync_await(_resolve_outputs(exported))
+    except GoogleRefusalError as refusal:  # a registration Google refused: the `up` fails
+        error = error or refusal
     monitor.loops.close(main_loop)
     fresh_event_loop()  # the next caller finds an open loop, as after `import pulumi`
     return kind(

@@ -123,3 +123,12 @@ def test_an_unreadable_key_is_not_taken_for_a_user(tmp_path: Path) -> None:
     assert credential_type(
         {"GOOGLE_APPLICATION_CREDENTIALS": str(tmp_path / "none.json")}, _no_config
     ) == (UNREADABLE)
+
+
+def test_a_workforce_identity_user_is_a_user_too(tmp_path: Path) -> None:
+    """ADC's external_account_authorized_user (workforce identity federation's
+    `gcloud auth application-default login`) is a person's credential: same rule."""
+    document = {"type": "external_account_authorized_user", "audience": "//iam.googleapis.com/x"}
+    problem = quota_project_problem("acme-relay", True, _adc_home(tmp_path, document), _no_config)
+    assert problem is not None
+    assert "external_account_authorized_user" in problem

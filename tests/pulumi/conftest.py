@@ -22,7 +22,7 @@ if str(REPO) not in sys.path:  # bench/pulumi_eval.py loads this file by path, o
     sys.path.insert(0, str(REPO))
 
 from tests.pulumi_mocks import (  # noqa: E402 (needs REPO on sys.path)
-    RUN_HASH,
+    DEFAULT_CALLER,
     Declared,
     GoogleCloudMocks,
     MockRun,
@@ -64,15 +64,16 @@ def execute(
     workflows_file: Path,
     config: dict[str, str] | None = None,
     secrets: dict[str, str] | None = None,
+    caller: str = DEFAULT_CALLER,
 ) -> ProgramRun:
     """Run ``__main__.py`` for ``stack``; plain ``config`` and ``secrets`` are un-prefixed keys
-    of this project unless they contain ':'."""
+    of this project unless they contain ':'. ``caller`` is who the credentials name."""
     return run_program(
         ProgramRun,
         MAIN,
         project=PROJECT,
         stack=stack,
-        mocks=GoogleCloudMocks(PROJECT_NUMBER),
+        mocks=GoogleCloudMocks(PROJECT_NUMBER, caller=caller),
         config=default_config(workflows_file) | (config or {}),
         secrets=secrets,
     )
@@ -90,6 +91,32 @@ def camel(workflow_id: str, suffix: str) -> str:
     return head + "".join(p.capitalize() for p in rest) + suffix
 
 
+# Where the program looks for credentials (infra/credentials.py): every run starts from none,
+# so a developer's own `gcloud auth application-default login` never changes a test's outcome.
+CREDENTIAL_ENVS = (
+    "CLOUDSDK_CONFIG",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CREDENTIALS",
+    "GOOGLE_CLOUD_KEYFILE_JSON",
+    "GCLOUD_KEYFILE_JSON",
+    "GOOGLE_OAUTH_ACCESS_TOKEN",
+    "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT",
+    "GOOGLE_CLOUD_QUOTA_PROJECT",
+)
+
+
+@pytest.fixture(autouse=True)
+def no_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """An empty HOME and no credential variables; returns that HOME."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name in CREDENTIAL_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
 @pytest.fixture
 def kit() -> Iterator[Any]:
     """Helpers and constants for the tests."""
@@ -102,7 +129,8 @@ def kit() -> Iterator[Any]:
         repo=REPO,
         gcp_project=GCP_PROJECT,
         region=REGION,
-        run_hash=RUN_HASH,
+        project_number=PROJECT_NUMBER,
+        caller=DEFAULT_CALLER,
         intercom_url=INTERCOM_URL,
         jam_secret=JAM_SECRET,
         between_runs=lambda: between_runs(thresholds),

@@ -276,13 +276,19 @@ def test_refused_by_intercom_defaults_ignore_single_404s(alerted):
     assert condition["aggregations"][0]["alignmentPeriod"] == "3600s"
 
 
-def test_uptime_check_targets_health_on_the_relay_host(alerted, kit):
+def test_uptime_check_targets_health_on_the_cloud_run_host(alerted, kit):
+    """Issue 21.1: the uptime check probes a URL that reaches the relay: the host of the Cloud
+    Run URI Google assigned (service_config.uri, hash and all), path /health, where the relay
+    sees /health itself (no function-name segment, as through cloudfunctions.net)."""
     check = alerted.one(UPTIME)
-    url = alerted.outputs["relay_url"]
+    uri = alerted.one("gcp:cloudfunctionsv2/function:Function").state["serviceConfig"]["uri"]
+    host = uri.removeprefix("https://")
+    assert host.endswith(".a.run.app")
     assert check.inputs["monitoredResource"] == {
         "type": "uptime_url",
-        "labels": {"project_id": kit.gcp_project, "host": url.removeprefix("https://")},
+        "labels": {"project_id": kit.gcp_project, "host": host},
     }
+    assert alerted.outputs["cloud_run_url"] == uri
     http = check.inputs["httpCheck"]
     assert (http["path"], http["port"], http["useSsl"], http["validateSsl"]) == (
         "/health",
@@ -291,6 +297,19 @@ def test_uptime_check_targets_health_on_the_relay_host(alerted, kit):
         True,
     )
     assert check.inputs["period"] == "60s"
+    assert check.inputs["timeout"] == "10s"
+
+
+def test_uptime_check_matches_the_health_status_as_a_json_string(alerted):
+    """Google's JSON-path matcher compares JSON values; the provider's example quotes a string
+    (`content = "\\"example\\""`, EXACT_MATCH). tests/platform/test_google_monitoring.py runs
+    these semantics on the relay's real /health answer."""
+    (matcher,) = alerted.one(UPTIME).inputs["contentMatchers"]
+    assert matcher == {
+        "content": '"ok"',
+        "matcher": "MATCHES_JSON_PATH",
+        "jsonPathMatcher": {"jsonPath": "$.status", "jsonMatcher": "EXACT_MATCH"},
+    }
 
 
 def test_relay_down_policy_watches_the_uptime_check(alerted):

@@ -57,7 +57,8 @@ def test_outputs_are_complete_and_hold_no_secret(kit):
     )
     run = kit.run("dev", kit.fixtures / "two.yaml", secrets=secrets)
     assert run.error is None, run.error
-    url = f"https://jam-fin-relay-dev-{kit.run_hash}-ew.a.run.app"
+    # Google's deterministic 2nd-gen URL (issue 21.1), written out here, not derived.
+    url = "https://europe-west1-acme-support-dev.cloudfunctions.net/jam-fin-relay-dev"
     assert run.outputs["relay_url"] == url
     assert run.outputs["endpoints"] == {
         "billing-handoff": f"{url}/workflows/billing-handoff",
@@ -81,8 +82,14 @@ def test_outputs_are_complete_and_hold_no_secret(kit):
             ),
         },
     }
-    assert run.outputs["runtime_service_account"].endswith(".iam.gserviceaccount.com")
-    assert run.outputs["build_service_account"].endswith(".iam.gserviceaccount.com")
+    assert run.outputs["runtime_service_account"] == (
+        "jam-fin-relay-dev-run@acme-support-dev.iam.gserviceaccount.com"
+    )
+    assert run.outputs["build_service_account"] == (
+        "jam-fin-relay-dev-build@acme-support-dev.iam.gserviceaccount.com"
+    )
+    function = run.one("gcp:cloudfunctionsv2/function:Function")
+    assert run.outputs["cloud_run_url"] == function.state["serviceConfig"]["uri"]
     assert run.outputs["source_object"] == collect_source().object_name
     assert run.outputs["outcome_metric"] == "jam-fin-relay-dev-outcomes"
     assert run.secret_outputs == set()
@@ -327,7 +334,7 @@ def test_the_iam_wait_duration_is_a_stack_setting(kit):
         secrets=kit.secrets("billingHandoffIntercomUrl"),
     )
     assert run.error is None, run.error
-    assert run.one(SLEEP).inputs["createDuration"] == "420s"
+    assert run.one(SLEEP, "relay-iam-propagation").inputs["createDuration"] == "420s"
 
 
 # --- Platform limits before any resource (issue 10) ----------------------------------------

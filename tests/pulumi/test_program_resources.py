@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from infra import urls
 from relay_function.naming import intercom_url_env, signing_secret_env
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
@@ -56,13 +57,13 @@ def test_resource_counts_by_type(two):
             RELAY: 1,
             ROUTE: 2,
             ALERTING: 1,
-            SERVICE: 9,
+            SERVICE: 10,
             ACCOUNT: 2,
             SECRET: 4,  # two per workflow
             VERSION: 3,  # two URLs + the one signing secret that is configured
             GRANT: 4,  # one per secret
             PROJECT_MEMBER: 1,  # build account: roles/run.builder
-            SLEEP: 1,  # the IAM propagation wait
+            SLEEP: 2,  # the API and IAM propagation waits
             BUCKET: 1,
             "gcp:storage/bucketObject:BucketObject": 1,
             FUNCTION: 1,
@@ -100,13 +101,28 @@ def test_apis_enabled_and_everything_depends_on_them(two):
         "secretmanager.googleapis.com",
         "logging.googleapis.com",
         "monitoring.googleapis.com",
+        "storage.googleapis.com",  # the source bucket (issue 19.6)
     }
     assert all(s.inputs["disableOnDestroy"] is False for s in services)
+    assert all(s.inputs["project"] == "acme-support-dev" for s in services)
     service_urns = {s.urn for s in services}
-    dependants = [d for d in run.declared if d.custom and d.type != SERVICE]
+    api_wait = run.one(SLEEP, "relay-api-propagation")
+    assert set(api_wait.dependencies) == service_urns
+    dependants = [d for d in run.declared if d.custom and d.type != SERVICE and d is not api_wait]
     assert len(dependants) > 15
     for declared in dependants:
         assert service_urns <= set(declared.dependencies), declared.name
+        assert api_wait.urn in declared.dependencies, declared.name
+
+
+def test_the_api_wait_is_two_minutes_after_enablement(two):
+    """Google's SERVICE_DISABLED error: "If you enabled this API recently, wait a few minutes
+    for the action to propagate to our systems and retry" (terraform-provider-google #1538);
+    the provider does not retry (terraform-provider-google #11023, DefangLabs/defang #1978)."""
+    run, _ = two
+    wait = run.one(SLEEP, "relay-api-propagation")
+    assert wait.inputs["createDuration"] == "120s"
+    assert wait.parent == run.one(RELAY).urn
 
 
 def _runtime_email(run) -> str:
@@ -121,8 +137,13 @@ def test_each_workflow_has_its_secrets_versions_and_grants(two, kit, workflow_id
     key = kit.camel(workflow_id, "IntercomUrl")
     url_secret = run.one(SECRET, f"relay-{workflow_id}-intercom-url")
     signing_secret = run.one(SECRET, f"relay-{workflow_id}-jam-signing-secret")
-    assert url_secret.inputs["secretId"] == f"jam-fin-relay-dev-{workflow_id}-intercom-url"
+    assert url_secret.inputs["secretId"] == f"jam-fin-relay-dev_{workflow_id}_intercom-url_global"
+    assert signing_secret.inputs["secretId"] == (
+        f"jam-fin-relay-dev_{workflow_id}_jam-signing-secret_global"
+    )
     assert url_secret.inputs["replication"] == {"auto": {}}
+    assert signing_secret.inputs["replication"] == {"auto": {}}
+    assert url_secret.inputs["labels"]["workflow"] == workflow_id
 
     url_version = run.one(VERSION, f"relay-{workflow_id}-intercom-url")
     assert url_version.inputs["secret"] == url_secret.id
@@ -166,6 +187,9 @@ def test_build_account_has_the_documented_builder_role_only(two):
     assert grant.inputs["role"] == "roles/run.builder"
     assert grant.inputs["member"] == member
     assert grant.inputs["project"] == "acme-support-dev"
+    assert (
+        build.state["email"] == "jam-fin-relay-dev-build@acme-support-dev.iam.gserviceaccount.com"
+    )
     assert "condition" not in grant.inputs
     assert not run.of_type("gcp:storage/bucketIAMMember:BucketIAMMember")
     function = run.one(FUNCTION)
@@ -224,6 +248,23 @@ def test_secret_env_vars_are_pinned_to_created_versions(two, kit):
         assert env[name]["version"] == version.state["version"]
         assert env[name]["version"].isdigit()
         assert env[name]["version"] != "latest"
+    # The mocks number each secret's versions apart (as rotations do), so the pin above tells
+    # one secret's version from another's.
+    assert len({e["version"] for e in env.values()}) == len(env)
+
+
+def test_the_signing_secret_is_pinned_to_its_own_version_not_the_url_secrets(two):
+    """Issue 20: a bug pinning the signing secret to the Intercom-URL secret's version."""
+    run, _ = two
+    env = {
+        e["key"]: e for e in run.one(FUNCTION).inputs["serviceConfig"]["secretEnvironmentVariables"]
+    }
+    signing = env[signing_secret_env("billing-handoff")]
+    url_version = run.one(VERSION, "relay-billing-handoff-intercom-url").state["version"]
+    signing_version = run.one(VERSION, "relay-billing-handoff-jam-signing-secret").state["version"]
+    assert url_version != signing_version
+    assert signing["version"] == signing_version
+    assert signing["secret"].endswith("_jam-signing-secret_global")
 
 
 def test_function_waits_for_the_iam_wait_which_waits_for_every_grant(two):
@@ -238,6 +279,7 @@ def test_function_waits_for_the_iam_wait_which_waits_for_every_grant(two):
     assert grants | build_grants <= set(wait.dependencies)
     assert wait.inputs["createDuration"] == "180s"  # the documented default
     assert wait.parent == run.one(RELAY).urn
+    assert run.one(SLEEP, "relay-api-propagation").urn in wait.dependencies
 
 
 def test_source_bucket_keeps_replaced_archives_30_days_and_never_the_live_one(two):
@@ -258,7 +300,10 @@ def test_public_invoker_on_the_cloud_run_service(two, kit):
     invoker = run.one(INVOKER)
     function = run.one(FUNCTION)
     assert invoker.inputs["name"] == function.state["serviceConfig"]["service"]
-    assert invoker.inputs["name"].endswith("/services/jam-fin-relay-dev")
+    # Google's format for serviceConfig.service (Cloud Functions v2 API, ServiceConfig.service).
+    assert invoker.inputs["name"] == (
+        f"projects/{kit.gcp_project}/locations/{kit.region}/services/jam-fin-relay-dev"
+    )
     assert invoker.inputs["role"] == "roles/run.invoker"
     assert invoker.inputs["member"] == "allUsers"
     assert invoker.inputs["location"] == kit.region
@@ -290,7 +335,9 @@ def test_public_access_none_declares_no_invoker_grant(kit):
     assert run.error is None, run.error
     assert run.of_type(INVOKER) == []
     assert not [d for d in run.declared if "allUsers" in str(d.inputs)]
-    assert run.outputs["relay_url"].startswith("https://jam-fin-relay-dev-")
+    assert run.outputs["relay_url"] == urls.relay_url(
+        kit.gcp_project, kit.region, "jam-fin-relay-dev"
+    )
 
 
 def test_labels_on_everything_that_takes_them(kit):
@@ -341,7 +388,9 @@ def test_settings_from_config_reach_the_function(kit):
     assert service["maxInstanceRequestConcurrency"] == 40
     assert service["environmentVariables"]["THREADS"] == "40"  # one thread per request
     assert service["ingressSettings"] == "ALLOW_INTERNAL_AND_GCLB"
-    assert run.outputs["relay_url"] == f"https://support-relay-{kit.run_hash}-ew.a.run.app"
+    assert run.outputs["relay_url"] == (
+        f"https://{kit.region}-{kit.gcp_project}.cloudfunctions.net/support-relay"
+    )
 
 
 # --- publicAccess allUsersWithPolicyException (docs/deploy.md, "Public access") -------------
@@ -371,26 +420,47 @@ def _public_run(kit, mode: str, **config: str):
 EXCEPTION = "allUsersWithPolicyException"
 
 
-def test_policy_exception_mode_declares_the_projects_domain_restriction_exception(kit):
+LEGACY_POLICY = "relay-public-access-exception"
+MANAGED_POLICY = "relay-public-access-exception-managed"
+
+
+def test_policy_exception_exempts_the_legacy_list_constraint_with_allow_all(kit):
+    """restrict-domains: iam.allowedPolicyMemberDomains is the legacy list constraint; a list
+    constraint's rule is allowAll, and only list constraints take inheritFromParent (Org Policy
+    v2, PolicySpec)."""
     run = _public_run(kit, EXCEPTION)
-    policy = run.one(ORG_POLICY)
+    policy = run.one(ORG_POLICY, LEGACY_POLICY)
     assert policy.inputs["name"] == (
         f"projects/{kit.gcp_project}/policies/iam.allowedPolicyMemberDomains"
     )
     assert policy.inputs["parent"] == f"projects/{kit.gcp_project}"
     # Allow all values of this one constraint; the organisation's list is not merged in.
-    assert policy.inputs["spec"]["rules"] == [{"allowAll": "TRUE"}]
-    assert policy.inputs["spec"].get("inheritFromParent", False) is False
-    assert "reset" not in policy.inputs["spec"]
+    assert policy.inputs["spec"] == {"rules": [{"allowAll": "TRUE"}], "inheritFromParent": False}
     assert policy.parent == run.one(RELAY).urn
 
 
-def test_policy_exception_grant_waits_for_the_wait_which_waits_for_the_policy(kit):
+def test_policy_exception_turns_off_the_managed_constraint_with_enforce_false(kit):
+    """restrict-domains lists iam.managed.allowedPolicyMembers first; a managed constraint's
+    rule is `enforce` (Org Policy v2 PolicyRule: "can be set in policies for boolean
+    constraints, custom constraints and managed constraints"), its parameters needed only when
+    enforced, and it takes no inheritFromParent."""
     run = _public_run(kit, EXCEPTION)
-    policy = run.one(ORG_POLICY)
+    policy = run.one(ORG_POLICY, MANAGED_POLICY)
+    assert policy.inputs["name"] == (
+        f"projects/{kit.gcp_project}/policies/iam.managed.allowedPolicyMembers"
+    )
+    assert policy.inputs["parent"] == f"projects/{kit.gcp_project}"
+    assert policy.inputs["spec"] == {"rules": [{"enforce": "FALSE"}]}
+    assert policy.parent == run.one(RELAY).urn
+    assert len(run.of_type(ORG_POLICY)) == 2
+
+
+def test_policy_exception_grant_waits_for_the_wait_which_waits_for_both_policies(kit):
+    run = _public_run(kit, EXCEPTION)
     wait = run.one(SLEEP, POLICY_WAIT)
     invoker = run.one(INVOKER)
-    assert policy.urn in wait.dependencies
+    for policy in run.of_type(ORG_POLICY):
+        assert policy.urn in wait.dependencies, policy.name
     assert wait.urn in invoker.dependencies
     assert invoker.inputs["member"] == "allUsers"
     assert invoker.inputs["role"] == "roles/run.invoker"
@@ -407,15 +477,40 @@ def test_policy_wait_duration_is_a_stack_setting(kit):
     assert run.one(SLEEP, POLICY_WAIT).inputs["createDuration"] == "1200s"
 
 
-def test_policy_wait_is_re_armed_only_by_the_policy_itself(kit):
-    # Its triggers are the policy's name and rule: equal on every `up` that does not change
-    # the policy, so an ordinary `up` never waits; another project's policy is another wait.
+def test_policy_wait_is_re_armed_only_by_the_policies_themselves(kit):
+    # Its triggers are each policy's name and rule: equal on every `up` that does not change
+    # them, so an ordinary `up` never waits; another project's policies are another wait.
     first = _public_run(kit, EXCEPTION).one(SLEEP, POLICY_WAIT).inputs["triggers"]
     longer = _public_run(kit, EXCEPTION, orgPolicyPropagationSeconds="1200")
     assert longer.one(SLEEP, POLICY_WAIT).inputs["triggers"] == first
     moved = _public_run(kit, EXCEPTION, **{"gcp:project": "acme-relay-prod"})
     assert moved.one(SLEEP, POLICY_WAIT).inputs["triggers"] != first
-    assert first["policy"].endswith("/policies/iam.allowedPolicyMemberDomains")
+    project = f"projects/{kit.gcp_project}/policies"
+    assert first == {
+        "iam.managed.allowedPolicyMembers": f"{project}/iam.managed.allowedPolicyMembers "
+        "enforce=FALSE",
+        "iam.allowedPolicyMemberDomains": f"{project}/iam.allowedPolicyMemberDomains "
+        "allow_all=TRUE",
+    }
+
+
+def test_policy_wait_is_re_armed_when_either_exemption_changes(kit, monkeypatch):
+    """Issue 19.4: the propagation wait re-arms when either exemption changes."""
+    from infra import relay
+
+    first = _public_run(kit, EXCEPTION).one(SLEEP, POLICY_WAIT).inputs["triggers"]
+    for index, exception in enumerate(relay.POLICY_EXCEPTIONS):
+        changed = list(relay.POLICY_EXCEPTIONS)
+        changed[index] = relay.ConstraintException(
+            exception.constraint,
+            exception.rule_field,
+            "TRUE" if exception.rule_value == "FALSE" else "FALSE",
+            exception.is_list_constraint,
+        )
+        monkeypatch.setattr(relay, "POLICY_EXCEPTIONS", tuple(changed))
+        triggers = relay.exception_triggers(kit.gcp_project)
+        assert triggers != first, exception.constraint
+        assert triggers[exception.constraint] != first[exception.constraint]
 
 
 def test_org_policy_api_is_enabled_only_in_the_policy_exception_mode(kit):
@@ -426,22 +521,29 @@ def test_org_policy_api_is_enabled_only_in_the_policy_exception_mode(kit):
         assert "orgpolicy.googleapis.com" not in apis, mode
 
 
-def test_the_policy_waits_for_the_org_policy_api(kit):
+def test_the_policies_wait_for_the_org_policy_api(kit):
     run = _public_run(kit, EXCEPTION)
     api = next(s for s in run.of_type(SERVICE) if s.inputs["service"] == "orgpolicy.googleapis.com")
-    assert api.urn in run.one(ORG_POLICY).dependencies
+    for policy in run.of_type(ORG_POLICY):
+        assert api.urn in policy.dependencies
+        assert run.one(SLEEP, "relay-api-propagation").urn in policy.dependencies
 
 
 @pytest.mark.parametrize("mode", ["allUsers", "none"])
 def test_no_org_policy_and_no_policy_wait_in_the_other_modes(kit, mode):
     run = _public_run(kit, mode)
     assert run.of_type(ORG_POLICY) == []
-    assert [d.name for d in run.of_type(SLEEP)] == ["relay-iam-propagation"]
+    assert {d.name for d in run.of_type(SLEEP)} == {
+        "relay-api-propagation",
+        "relay-iam-propagation",
+    }
 
 
 def test_policy_exception_mode_says_what_it_opens_and_the_role_it_needs(kit):
     run = _public_run(kit, EXCEPTION)
-    (message,) = [m for m in run.infos if "allowedPolicyMemberDomains" in m]
+    (message,) = [m for m in run.infos if "organization policy" in m]
+    assert "iam.managed.allowedPolicyMembers not enforced" in message
+    assert "iam.allowedPolicyMemberDomains allow all" in message
     assert "roles/orgpolicy.policyAdmin" in message
     assert "organisation" in message
     assert "allUsers" in message
