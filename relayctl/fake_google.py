@@ -246,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests read the recorded requests instead
 
 
@@ -268,7 +268,10 @@ class FakeGoogle:
         self.base = f"http://{'[::1]' if ':' in host else host}:{port}"
         self._lock = threading.Lock()
         self._received: list[Received] = []
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll: stop() returns within it (the default half second adds up in tests).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def received(self) -> list[Received]:
@@ -281,7 +284,10 @@ class FakeGoogle:
 
     def env(self) -> dict[str, str]:
         """The seam's variables, pointing preflight here."""
-        return {"RELAYCTL_GOOGLE_API_BASE": self.base, "RELAYCTL_GOOGLE_ACCESS_TOKEN": self.scenario.token}
+        return {
+            "RELAYCTL_GOOGLE_API_BASE": self.base,
+            "RELAYCTL_GOOGLE_ACCESS_TOKEN": self.scenario.token,
+        }
 
     # --- answers -------------------------------------------------------------------------
 

@@ -127,7 +127,7 @@ def _application_default() -> Caller:
             "CI, google-github-actions/auth before this step)."
         ) from None
     try:
-        credentials.refresh(google.auth.transport.requests.Request())
+        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
     except google.auth.exceptions.TransportError as exc:
         raise CommandError(
             f"Google cannot be reached: getting an access token failed ({_short(str(exc))})."
@@ -138,7 +138,8 @@ def _application_default() -> Caller:
             "application-default login"
         ) from None
     headers: dict[str, str] = {}
-    credentials.apply(headers)  # Authorization, and x-goog-user-project for a quota project
+    # Authorization, and x-goog-user-project when a quota project is set.
+    credentials.apply(headers)  # type: ignore[no-untyped-call]
     kind = type(credentials).__module__.rsplit(".", 1)[-1]
     quota = headers.get("x-goog-user-project")
     billed = f", quota project {quota}" if quota else ""

@@ -300,9 +300,13 @@ def _judge(
     from relayctl.preflight_verdicts import unread
 
     project = settings.project
+    number = _project_number(answers["project"])
     apis = program_apis(settings)
     to_enable = None if enabled is None else tuple(a for a in apis if a not in enabled)
-    verdicts = [_project(answers["project"], project), _billing(answers["billing"], project)]
+    verdicts = [
+        _project(answers["project"], project),
+        _billing(answers["billing"], project, number),
+    ]
     facts = _facts(settings)
     for constraint in CONSTRAINTS:
         answer = answers[f"policy:{constraint}"]
@@ -317,6 +321,7 @@ def _judge(
                     "orgpolicy.policy.get",
                     "roles/orgpolicy.policyViewer",
                     project,
+                    number,
                 )
             )
     granted = _granted(answers["permissions"])
@@ -328,9 +333,10 @@ def _judge(
             to_enable,
             _identity_note(config, environ),
             _deploys_as_user(config, environ),
+            number,
         )
     )
-    verdicts.append(_apis(project, services_answer, apis, to_enable, granted))
+    verdicts.append(_apis(project, number, services_answer, apis, to_enable, granted))
     verdicts.append(_quota_project(settings, config, environ))
     return verdicts
 
@@ -370,6 +376,12 @@ def _facts(settings: RelaySettings) -> StackFacts:
     )
 
 
+def _project_number(answer: Answer) -> str:
+    """The number in a Project's ``name`` (projects/NUMBER), or ''."""
+    name = answer.document.get("name") if answer.ok else None
+    return name.removeprefix("projects/") if isinstance(name, str) else ""
+
+
 def _project(answer: Answer, project: str) -> Verdict:
     from relayctl.preflight_verdicts import ok, unknown, unread, will_fail
 
@@ -407,7 +419,7 @@ def _project(answer: Answer, project: str) -> Verdict:
     )
 
 
-def _billing(answer: Answer, project: str) -> Verdict:
+def _billing(answer: Answer, project: str, number: str) -> Verdict:
     from relayctl.preflight_verdicts import ok, unread, will_fail
 
     if not answer.ok:
@@ -418,6 +430,7 @@ def _billing(answer: Answer, project: str) -> Verdict:
             "resourcemanager.projects.get",
             "roles/browser",
             project,
+            number,
         )
     # proto3 JSON leaves false out: no billingEnabled is "not enabled".
     enabled = answer.document.get("billingEnabled") is True
@@ -456,6 +469,7 @@ def _permissions(
     to_enable: tuple[str, ...] | None,
     identity_note: str,
     caller_is_user: bool,
+    number: str,
 ) -> Verdict:
     from relayctl.preflight_permissions import needed_permissions, role_for
     from relayctl.preflight_verdicts import ok, unknown, unread, will_fail
@@ -469,6 +483,7 @@ def _permissions(
             "resourcemanager.projects.get",
             "roles/browser",
             project,
+            number,
         )
     needed = needed_permissions(
         settings,
@@ -516,14 +531,14 @@ def _grant_fix(roles: list[str], project: str, project_answer: Answer) -> str:
             )
         else:
             fixes.append(
-                f"gcloud projects add-iam-policy-binding {project} --member=PRINCIPAL "
-                f"--role={role}"
+                f"gcloud projects add-iam-policy-binding {project} --member=PRINCIPAL --role={role}"
             )
     return "; ".join(fixes) + " (PRINCIPAL: user:EMAIL, or serviceAccount:EMAIL for CI)"
 
 
 def _apis(
     project: str,
+    number: str,
     answer: Answer,
     apis: tuple[str, ...],
     to_enable: tuple[str, ...] | None,
@@ -540,6 +555,7 @@ def _apis(
             "serviceusage.services.list",
             role_for("serviceusage.services.list"),
             project,
+            number,
         )
     if not to_enable:
         return ok("apis", f"all {len(apis)} APIs the program uses are enabled")

@@ -260,22 +260,35 @@ def _sharing_legacy(constraint: str, policy: Any, facts: StackFacts) -> list[Ver
     # rule but allow-all refuses the grant (https://cloud.google.com/resource-manager/docs/organization-policy/restricting-domains).
     limited = restricted(policy)
     if limited is None:
-        return [unknown(subject, "its effective policy could not be read as documented.",
-                        _how(constraint, facts.project))]
+        return [
+            unknown(
+                subject,
+                "its effective policy could not be read as documented.",
+                _how(constraint, facts.project),
+            )
+        ]
     if not limited:
         return [ok(subject, "allUsers may be granted")]
     if constraint in facts.exempted:
-        return [ok(subject, "enforced, and publicAccess allUsersWithPolicyException declares "
-                   "this project's exception (it needs roles/orgpolicy.policyAdmin: see "
-                   "permissions)")]
-    return [will_fail(
-        subject,
-        "domain-restricted sharing is enforced: the allUsers invoker grant Jam needs is refused.",
-        f"pulumi config set publicAccess allUsersWithPolicyException --stack {facts.stack} "
-        "(the program then declares this project's exception; the deployer needs "
-        "roles/orgpolicy.policyAdmin on the organisation), or have an administrator set the "
-        'exception once (docs/deploy.md, "Public access")',
-    )]
+        return [
+            ok(
+                subject,
+                "enforced, and publicAccess allUsersWithPolicyException declares "
+                "this project's exception (it needs roles/orgpolicy.policyAdmin: see "
+                "permissions)",
+            )
+        ]
+    return [
+        will_fail(
+            subject,
+            "domain-restricted sharing is enforced: the allUsers invoker grant Jam needs is "
+            "refused.",
+            f"pulumi config set publicAccess allUsersWithPolicyException --stack {facts.stack} "
+            "(the program then declares this project's exception; the deployer needs "
+            "roles/orgpolicy.policyAdmin on the organisation), or have an administrator set the "
+            'exception once (docs/deploy.md, "Public access")',
+        )
+    ]
 
 
 def _sharing_managed(constraint: str, policy: Any, facts: StackFacts) -> list[Verdict]:
@@ -284,29 +297,38 @@ def _sharing_managed(constraint: str, policy: Any, facts: StackFacts) -> list[Ve
         return [ok(subject, f"publicAccess {facts.public_access} grants nothing to allUsers")]
     on = enforced(policy)
     if on is None:
-        return [unknown(subject, "its effective policy could not be read as documented.",
-                        _how(constraint, facts.project))]
+        return [
+            unknown(
+                subject,
+                "its effective policy could not be read as documented.",
+                _how(constraint, facts.project),
+            )
+        ]
     if not on:
         return [ok(subject, "not enforced")]
     if constraint in facts.exempted:
         return [ok(subject, "enforced, and the program declares this project's exception")]
     subjects = _parameter(policy, "allowedMemberSubjects")
     if "allUsers" in subjects:
-        return [unknown(
+        return [
+            unknown(
+                subject,
+                "enforced with allUsers among allowedMemberSubjects; Google's pages do not say "
+                "whether that admits the allUsers grant.",
+                _how(constraint, facts.project),
+            )
+        ]
+    return [
+        will_fail(
             subject,
-            "enforced with allUsers among allowedMemberSubjects; Google's pages do not say "
-            "whether that admits the allUsers grant.",
-            _how(constraint, facts.project),
-        )]
-    return [will_fail(
-        subject,
-        "the managed domain restriction is enforced: the allUsers invoker grant Jam needs is "
-        "refused.",
-        "an organisation policy administrator sets this project's policy for "
-        f"{constraint} to not enforced (`gcloud org-policies set-policy` with spec rules "
-        "enforce: false); the program's allUsersWithPolicyException covers only "
-        f"{SHARING_LEGACY}",
-    )]
+            "the managed domain restriction is enforced: the allUsers invoker grant Jam needs is "
+            "refused.",
+            "an organisation policy administrator sets this project's policy for "
+            f"{constraint} to not enforced (`gcloud org-policies set-policy` with spec rules "
+            "enforce: false); the program's allUsersWithPolicyException covers only "
+            f"{SHARING_LEGACY}",
+        )
+    ]
 
 
 def _parameter(policy: Any, name: str) -> list[str]:
@@ -331,27 +353,33 @@ def _locations(constraint: str, policy: Any, facts: StackFacts) -> list[Verdict]
         if decision.allowed:
             verdicts.append(ok(subject, decision.because))
         elif decision.allowed is None:
-            verdicts.append(unknown(
-                subject,
-                f"{decision.because}.",
-                f"see which locations each value group holds at {VALUE_GROUPS_PAGE}, and "
-                f"{_how(constraint, facts.project)}",
-            ))
+            verdicts.append(
+                unknown(
+                    subject,
+                    f"{decision.because}.",
+                    f"see which locations each value group holds at {VALUE_GROUPS_PAGE}, and "
+                    f"{_how(constraint, facts.project)}",
+                )
+            )
         elif place == "global":
-            verdicts.append(will_fail(
-                subject,
-                f"secrets with automatic replication are created in global, and "
-                f"{decision.because}.",
-                f"pulumi config set secretReplication userManaged --stack {facts.stack} (one "
-                f"replica in {facts.region}), or have global allowed",
-            ))
+            verdicts.append(
+                will_fail(
+                    subject,
+                    f"secrets with automatic replication are created in global, and "
+                    f"{decision.because}.",
+                    f"pulumi config set secretReplication userManaged --stack {facts.stack} (one "
+                    f"replica in {facts.region}), or have global allowed",
+                )
+            )
         else:
-            verdicts.append(will_fail(
-                subject,
-                f"{place} is not an allowed location: {decision.because}.",
-                f"pulumi config set gcp:region ALLOWED_REGION --stack {facts.stack}, or have "
-                f"{place} allowed ({POLICY_FIX})",
-            ))
+            verdicts.append(
+                will_fail(
+                    subject,
+                    f"{place} is not an allowed location: {decision.because}.",
+                    f"pulumi config set gcp:region ALLOWED_REGION --stack {facts.stack}, or have "
+                    f"{place} allowed ({POLICY_FIX})",
+                )
+            )
     return verdicts
 
 
@@ -368,14 +396,21 @@ def _listed(
 
 
 def _functions_ingress(constraint: str, policy: Any, facts: StackFacts) -> list[Verdict]:
-    return _listed(constraint, policy, facts, facts.ingress, f"ingress {facts.ingress}",
-                   _ingress_fix(facts))
+    return _listed(
+        constraint, policy, facts, facts.ingress, f"ingress {facts.ingress}", _ingress_fix(facts)
+    )
 
 
 def _run_ingress(constraint: str, policy: Any, facts: StackFacts) -> list[Verdict]:
     name = RUN_INGRESS_NAMES[facts.ingress]
-    return _listed(constraint, policy, facts, name, f"the function's Cloud Run service ingress "
-                   f"{name}", _ingress_fix(facts))
+    return _listed(
+        constraint,
+        policy,
+        facts,
+        name,
+        f"the function's Cloud Run service ingress {name}",
+        _ingress_fix(facts),
+    )
 
 
 def _ingress_fix(facts: StackFacts) -> str:
@@ -391,8 +426,13 @@ def _boolean(what: str, fix: str) -> Callable[[str, Any, StackFacts], list[Verdi
         subject = _subject(constraint)
         on = enforced(policy)
         if on is None:
-            return [unknown(subject, "its effective policy could not be read as documented.",
-                            _how(constraint, facts.project))]
+            return [
+                unknown(
+                    subject,
+                    "its effective policy could not be read as documented.",
+                    _how(constraint, facts.project),
+                )
+            ]
         if not on:
             return [ok(subject, "not enforced")]
         return [will_fail(subject, f"enforced: {what}", fix)]
@@ -405,8 +445,13 @@ def _service_usage(constraint: str, policy: Any, facts: StackFacts) -> list[Verd
 
 
 def _non_cmek(constraint: str, policy: Any, facts: StackFacts) -> list[Verdict]:
-    return _each_service(constraint, policy, facts, NON_CMEK_SERVICES, "requires a "
-                         "customer-managed encryption key, which the program does not set")
+    return _each_service(
+        constraint,
+        policy,
+        facts,
+        NON_CMEK_SERVICES,
+        "requires a customer-managed encryption key, which the program does not set",
+    )
 
 
 def _each_service(
@@ -419,32 +464,50 @@ def _each_service(
     if denied:
         return [will_fail(subject, f"{', '.join(denied)} {refused}.", POLICY_FIX)]
     if unsure:
-        return [unknown(subject, f"{decisions[unsure[0]].because} ({', '.join(unsure)}).",
-                        _how(constraint, facts.project))]
+        return [
+            unknown(
+                subject,
+                f"{decisions[unsure[0]].because} ({', '.join(unsure)}).",
+                _how(constraint, facts.project),
+            )
+        ]
     return [ok(subject, f"allows the {len(services)} services the stack uses")]
 
 
 def _generations(constraint: str, policy: Any, facts: StackFacts) -> list[Verdict]:
-    return _listed(constraint, policy, facts, FUNCTION_GENERATION,
-                   "a Cloud Functions v2 API function (2ndGen)", POLICY_FIX)
+    return _listed(
+        constraint,
+        policy,
+        facts,
+        FUNCTION_GENERATION,
+        "a Cloud Functions v2 API function (2ndGen)",
+        POLICY_FIX,
+    )
 
 
 def _worker_pools(constraint: str, policy: Any, facts: StackFacts) -> list[Verdict]:
     subject = _subject(constraint)
     limited = restricted(policy)
     if limited is None:
-        return [unknown(subject, "its effective policy could not be read as documented.",
-                        _how(constraint, facts.project))]
+        return [
+            unknown(
+                subject,
+                "its effective policy could not be read as documented.",
+                _how(constraint, facts.project),
+            )
+        ]
     if not limited:
         return [ok(subject, "builds may run in Cloud Build's default pool")]
     if not _allowed_values(policy):
         return [ok(subject, "only named pools are denied; the default pool is not one")]
-    return [will_fail(
-        subject,
-        "builds must run in an allowed private worker pool, and the function builds in Cloud "
-        "Build's default pool.",
-        f"{POLICY_FIX} (the program sets no worker pool)",
-    )]
+    return [
+        will_fail(
+            subject,
+            "builds must run in an allowed private worker pool, and the function builds in Cloud "
+            "Build's default pool.",
+            f"{POLICY_FIX} (the program sets no worker pool)",
+        )
+    ]
 
 
 def _allowed_values(policy: Any) -> bool:

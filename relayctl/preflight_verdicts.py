@@ -56,10 +56,17 @@ def unknown(subject: str, detail: str, how_to_check: str) -> Verdict:
 
 
 def unread(
-    subject: str, answer: Answer, what: str, permission: str, role: str, project: str
+    subject: str,
+    answer: Answer,
+    what: str,
+    permission: str,
+    role: str,
+    project: str,
+    project_number: str = "",
 ) -> Verdict:
     """``subject`` could not be told: ``what`` got no usable answer. Says why, and how to
-    check by hand or what lets preflight read it next time."""
+    check by hand or what lets preflight read it next time. ``project_number`` lets a
+    consumer Google names by number be named by the project's id."""
     if not answer.reached:
         return unknown(
             subject,
@@ -67,7 +74,7 @@ def unread(
             "check your network and proxy settings, then run preflight again",
         )
     if answer.service_disabled:
-        return unknown(subject, *_service_disabled(answer, what, project))
+        return unknown(subject, *_service_disabled(answer, what, project, project_number))
     if answer.status == 401:
         return unknown(
             subject,
@@ -97,9 +104,13 @@ def unread(
     )
 
 
-def _service_disabled(answer: Answer, what: str, project: str) -> tuple[str, str]:
+def _service_disabled(
+    answer: Answer, what: str, project: str, project_number: str
+) -> tuple[str, str]:
     service = answer.metadata("service") or "the API"
     consumer = answer.metadata("consumer").removeprefix("projects/") or project
+    if project_number and consumer == project_number:
+        consumer = project
     if consumer == GCLOUD_CLIENT_PROJECT or "quota project" in answer.message.lower():
         # The call was billed to gcloud's own client: user credentials without a quota project.
         return (
