@@ -185,7 +185,7 @@ def test_no_adc_is_a_failure_with_the_login_command(monkeypatch):
     import google.auth.exceptions
 
     def default(**kwargs: Any) -> Any:
-        raise google.auth.exceptions.DefaultCredentialsError("none")
+        raise google.auth.exceptions.DefaultCredentialsError("none")  # type: ignore[no-untyped-call]
 
     monkeypatch.setattr(google.auth, "default", default)
     with pytest.raises(CommandError) as failed:
