@@ -140,10 +140,12 @@ def _application_default() -> Caller:
     headers: dict[str, str] = {}
     # Authorization, and x-goog-user-project when a quota project is set.
     credentials.apply(headers)  # type: ignore[no-untyped-call]
-    kind = type(credentials).__module__.rsplit(".", 1)[-1]
+    kind = f"{type(credentials).__module__}.{type(credentials).__name__}"
+    account = getattr(credentials, "service_account_email", None)
+    who = f", {account}" if isinstance(account, str) and "@" in account else ""
     quota = headers.get("x-goog-user-project")
     billed = f", quota project {quota}" if quota else ""
-    return Caller(headers, f"Application Default Credentials ({kind}{billed})")
+    return Caller(headers, f"Application Default Credentials ({kind}{who}{billed})")
 
 
 @dataclass(frozen=True)

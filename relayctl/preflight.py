@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -612,11 +612,12 @@ def _quota_project(
             "credentials `pulumi up` uses.",
             f"with user credentials, export {QUOTA_PROJECT_ENV}={settings.project}",
         )
-    problem = quota_project_problem(settings.project, uses_api, environ, config.gcp_value)
+    gcp_value = _gcp_config_as_the_program_sees_it(config)
+    problem = quota_project_problem(settings.project, uses_api, environ, gcp_value)
     if problem:
         detail, _, fix = problem.partition(" Fix: ")
         return will_fail("quota project", detail, fix)
-    kind = credential_type(environ, config.gcp_value)
+    kind = credential_type(environ, gcp_value)
     if kind == UNREADABLE:
         return unknown(
             "quota project",
@@ -626,11 +627,26 @@ def _quota_project(
     return ok("quota project", f"not needed: {kind} credentials carry their own project")
 
 
+def _gcp_config_as_the_program_sees_it(config: StackConfig) -> Callable[[str], str | None]:
+    """``gcp:`` config as the program reads it: an encrypted value is there (only its
+    content is unknown here), which is all the credential rule asks of gcp:accessToken and
+    gcp:impersonateServiceAccount."""
+
+    def lookup(key: str) -> str | None:
+        if f"gcp:{key}" in config.secure:
+            return "(encrypted)"
+        return config.gcp_value(key)
+
+    return lookup
+
+
 def _deploys_as_user(config: StackConfig, environ: Mapping[str, str]) -> bool:
     """Will ``pulumi up`` run with a person's credentials (what grantCallerActAs grants to)?"""
     from infra.credentials import credential_type, is_user_credential
 
-    return is_user_credential(credential_type(environ, config.gcp_value))
+    if "gcp:credentials" in config.secure:
+        return False  # unknown kind: keep asking for project-wide actAs
+    return is_user_credential(credential_type(environ, _gcp_config_as_the_program_sees_it(config)))
 
 
 def _identity_note(config: StackConfig, environ: Mapping[str, str]) -> str:

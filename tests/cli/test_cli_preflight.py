@@ -577,6 +577,30 @@ def test_user_credentials_with_a_quota_project_are_ok(preflight):
     assert result.outcome_of("quota project") == "ok"
 
 
+def test_an_encrypted_access_token_is_a_token_as_the_program_sees_it(preflight):
+    """The provider uses gcp:accessToken before ADC (infra/credentials.py): not a user's
+    credentials, so no quota project is needed, even with a user's ADC file present."""
+    _user_adc(preflight.tmp / "home")
+    result = preflight(
+        settings={
+            "publicAccess": "allUsersWithPolicyException",
+            "gcp:accessToken": {"secure": "v1:AAAA:CCCC"},
+        }
+    )
+    assert result.outcome_of("quota project") == "ok"
+    assert result.outcome_of("permissions") == "could not tell"  # pulumi acts as the token
+
+
+def test_encrypted_gcp_credentials_could_not_be_told(preflight):
+    result = preflight(
+        settings={
+            "publicAccess": "allUsersWithPolicyException",
+            "gcp:credentials": {"secure": "v1:AAAA:DDDD"},
+        }
+    )
+    assert result.outcome_of("quota project") == "could not tell"
+
+
 def test_no_quota_project_needed_without_the_exception_mode(preflight):
     _user_adc(preflight.tmp / "home")
     result = preflight()
