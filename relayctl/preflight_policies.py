@@ -205,7 +205,7 @@ def decide(policy: Any, value: str, match: Matcher = exact) -> Decision:
         if allowed:
             allowed_lists.append(allowed)
     if undecided:
-        return Decision(None, f"preflight cannot tell whether {', '.join(undecided)} holds it")
+        return Decision(None, f"preflight cannot tell whether {', '.join(undecided)} holds {value}")
     if allow_all or not allowed_lists:
         return Decision(True, "the policy allows it")
     entries = [entry for allowed in allowed_lists for entry in allowed]
@@ -215,7 +215,7 @@ def decide(policy: Any, value: str, match: Matcher = exact) -> Decision:
         return Decision(True, f"the policy allows {hit}")
     unsure = [entry for entry, v in verdicts.items() if v is None]
     if unsure:
-        return Decision(None, f"preflight cannot tell whether {', '.join(unsure)} holds it")
+        return Decision(None, f"preflight cannot tell whether {', '.join(unsure)} holds {value}")
     return Decision(False, f"the policy allows only {', '.join(entries)}")
 
 
