@@ -93,6 +93,22 @@ ORGANIZATION_ROLES: dict[str, str] = {
     ),
 }
 
+# Read-only roles each deployer holds for `relayctl preflight`, which the CI job runs before
+# every `pulumi up` (relayctl/preflight_permissions.py READ_PERMISSIONS names what each read
+# needs; tests/cli/test_cli_preflight_permissions.py keeps the two in step). On the stack's
+# project only, like DEPLOYER_ROLES.
+PREFLIGHT_ROLES: dict[str, str] = {
+    "roles/orgpolicy.policyViewer": (
+        "reads the project's effective organization policies (orgpolicy.policy.get, for "
+        "getEffectivePolicy), which preflight checks the stack against; it can change none"
+    ),
+    "roles/browser": (
+        "reads the project itself and its billing information (resourcemanager.projects.get: "
+        "Resource Manager's projects.get and Cloud Billing's getBillingInfo ask for exactly "
+        "that); other deployer roles include it too, this grant names the need"
+    ),
+}
+
 # The pull-request previewer, on the preview stack's project only: read-only by definition.
 # roles/viewer holds no secret payload access (secretmanager.versions.access is not in it).
 PREVIEWER_ROLES: dict[str, str] = {
@@ -113,6 +129,11 @@ STACK_PROJECT_APIS: tuple[str, ...] = (
     "iamcredentials.googleapis.com",
     "serviceusage.googleapis.com",
     "cloudresourcemanager.googleapis.com",
+    # `relayctl preflight`'s reads, made as the deployer, are billed to the deployer's own
+    # project, so the APIs it calls must be on there: the effective organization policies
+    # (Org Policy API) and the project's billing information (Cloud Billing API).
+    "orgpolicy.googleapis.com",
+    "cloudbilling.googleapis.com",
 )
 GCS_BACKEND_APIS: tuple[str, ...] = ("storage.googleapis.com", "cloudkms.googleapis.com")
 

@@ -17,6 +17,7 @@ from bootstrap.access import (
     GCS_BACKEND_APIS,
     GITHUB_ISSUER,
     POOL_PROJECT_APIS,
+    PREFLIGHT_ROLES,
     PREVIEW_STACK,
     PREVIEWER_ROLES,
     STACK_PROJECT_APIS,
@@ -109,8 +110,12 @@ class GitHubDeploy(pulumi.ComponentResource):
         )
 
         for stack, deployer in deployers.items():
+            # What `pulumi up` needs, and the reads `relayctl preflight` makes before it.
             self._project_roles(
-                f"{name}-deployer-{stack}", settings.stack_projects[stack], DEPLOYER_ROLES, deployer
+                f"{name}-deployer-{stack}",
+                settings.stack_projects[stack],
+                [*DEPLOYER_ROLES, *PREFLIGHT_ROLES],
+                deployer,
             )
         self._project_roles(
             f"{name}-previewer", settings.stack_projects[PREVIEW_STACK], PREVIEWER_ROLES, previewer

@@ -1,6 +1,7 @@
 """One entry point, ``relayctl`` (or ``python -m relayctl``), with a subcommand per job.
 
-Exit codes: 0 ok; 1 the checked thing is wrong (invalid file, failed delivery); 2 usage error.
+Exit codes: 0 ok; 1 the checked thing is wrong (invalid file, failed delivery); 2 usage error;
+3 (preflight only) nothing will fail, but something could not be told.
 Subcommand modules are imported only when chosen, so ``--help`` stays quick.
 """
 
@@ -23,7 +24,9 @@ from relayctl.common import (
 DESCRIPTION = """\
 Operate the Jam -> Intercom Fin relay from a checkout. Nothing here needs a cloud account
 except `endpoints`, which reads a deployed stack's outputs through the Pulumi CLI.
-Exit codes: 0 ok, 1 the checked thing is wrong, 2 usage error."""
+Exit codes: 0 ok, 1 the checked thing is wrong (preflight: something will fail, or Google
+cannot be reached), 2 usage error, 3 preflight could not tell something (and nothing will
+fail)."""
 
 # name -> (module, one-line help, example)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -58,6 +61,12 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "print the Jam setup table (Endpoint URL per workflow) from a deployed stack's outputs",
         "relayctl endpoints --stack dev",
     ),
+    "preflight": (
+        "preflight",
+        "read the stack's Google Cloud project, read-only, and say what would stop `pulumi up` "
+        "(billing, organisation policies, permissions, APIs, quota project)",
+        "relayctl preflight --stack dev",
+    ),
     "check": (
         "check",
         "probe every deployed workflow's endpoint (no event reaches Intercom) and say what is "
@@ -77,7 +86,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 }
 # Subcommands whose module declares its own arguments (``add_arguments(parser)``); the module is
 # imported only to build the parser, so keep its top-level imports light.
-SELF_DESCRIBING = ("check", "trace", "completion")
+SELF_DESCRIBING = ("preflight", "check", "trace", "completion")
 
 
 def _add_file(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,7 @@ from bootstrap.access import (
     DEPLOYER_ROLES,
     GRANTABLE_ROLES,
     ORGANIZATION_ROLES,
+    PREFLIGHT_ROLES,
     PREVIEWER_ROLES,
     RESOURCE_LEVEL_ROLES,
 )
@@ -67,7 +68,7 @@ def test_provider_trusts_github_actions_tokens(bootstrap):
 def test_each_deployer_holds_exactly_the_listed_roles(bootstrap, stack):
     run = bootstrap.run()
     roles = run.project_roles(email(bootstrap, f"relay-deploy-{stack}"))
-    assert {role for _, role in roles} == set(DEPLOYER_ROLES)
+    assert {role for _, role in roles} == set(DEPLOYER_ROLES) | set(PREFLIGHT_ROLES)
 
 
 def test_every_deployer_role_says_why():
