@@ -342,7 +342,7 @@ def _judge(
 
 
 def _facts(settings: RelaySettings) -> StackFacts:
-    from infra.relay import DOMAIN_RESTRICTION
+    from infra.relay import POLICY_EXCEPTIONS
     from infra.settings import (
         PUBLIC_ACCESS_NONE,
         PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
@@ -352,7 +352,7 @@ def _facts(settings: RelaySettings) -> StackFacts:
     from relayctl.preflight_policies import ALSO_USED_APIS, StackFacts
 
     exempted = (
-        frozenset({DOMAIN_RESTRICTION})
+        frozenset(exception.constraint for exception in POLICY_EXCEPTIONS)
         if settings.public_access == PUBLIC_ACCESS_WITH_POLICY_EXCEPTION
         else frozenset()
     )

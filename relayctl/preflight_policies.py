@@ -323,10 +323,12 @@ def _sharing_managed(constraint: str, policy: Any, facts: StackFacts) -> list[Ve
             subject,
             "the managed domain restriction is enforced: the allUsers invoker grant Jam needs is "
             "refused.",
-            "an organisation policy administrator sets this project's policy for "
-            f"{constraint} to not enforced (`gcloud org-policies set-policy` with spec rules "
-            "enforce: false); the program's allUsersWithPolicyException covers only "
-            f"{SHARING_LEGACY}",
+            f"pulumi config set publicAccess allUsersWithPolicyException --stack {facts.stack} "
+            "(the program then declares this project's exception to both sharing constraints; "
+            "the deployer needs roles/orgpolicy.policyAdmin on the organisation), or have an "
+            "administrator set this project's policy for "
+            f"{constraint} to not enforced once (`gcloud org-policies set-policy` with spec "
+            'rules enforce: false; docs/deploy.md, "Public access")',
         )
     ]
 

@@ -184,14 +184,22 @@ def test_managed_sharing_enforced_refuses_the_public_grant(preflight):
     assert result.outcome_of(MANAGED) == "will fail"
 
 
-def test_managed_sharing_is_not_covered_by_the_programs_exception(preflight):
+def test_managed_sharing_enforced_is_ok_when_the_program_declares_the_exception(preflight):
+    """The exception mode exempts both sharing constraints (infra.relay.POLICY_EXCEPTIONS:
+    the managed one with enforce: false), so an enforced managed constraint is no refusal."""
     result = preflight(
         with_policy("iam.managed.allowedPolicyMembers", ENFORCED),
         settings={"publicAccess": "allUsersWithPolicyException"},
         env={"GOOGLE_CLOUD_QUOTA_PROJECT": PROJECT_ID},
     )
+    assert result.outcome_of(MANAGED) == "ok"
+    assert result.code == 0, result.out
+
+
+def test_managed_sharing_enforced_names_the_one_line_fix(preflight):
+    result = preflight(with_policy("iam.managed.allowedPolicyMembers", ENFORCED))
     assert result.outcome_of(MANAGED) == "will fail"
-    assert "covers only iam.allowedPolicyMemberDomains" in result.text_of(MANAGED)
+    assert "pulumi config set publicAccess allUsersWithPolicyException" in result.text_of(MANAGED)
 
 
 def test_managed_sharing_listing_all_users_could_not_be_told(preflight):
