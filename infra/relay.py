@@ -181,6 +181,33 @@ def set_triggers(keys: Sequence[str], name: str) -> dict[str, str]:
     return {name: set_digest(keys), "count": str(len(set(keys)))}
 
 
+# A user-managed service account's email is ACCOUNT_ID@PROJECT_ID.iam.gserviceaccount.com
+# (IAM, "Types of service accounts", https://cloud.google.com/iam/docs/service-account-types) and
+# its resource name projects/PROJECT_ID/serviceAccounts/EMAIL (IAM REST, projects.serviceAccounts).
+# Google answers both when it creates the account; where an answer lacks them (a mock that
+# computes nothing), these documented forms stand in, so no grant is ever declared for
+# "serviceAccount:None". Settings refuse domain-scoped project ids, whose emails differ.
+SERVICE_ACCOUNT_DOMAIN = "iam.gserviceaccount.com"
+
+
+def service_account_email(account: str, project: str) -> str:
+    return f"{account}@{project}.{SERVICE_ACCOUNT_DOMAIN}"
+
+
+def service_account_name(email: str, project: str) -> str:
+    return f"projects/{project}/serviceAccounts/{email}"
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """One of the accounts the program creates, and how grants and the function name it."""
+
+    resource: gcp.serviceaccount.Account
+    email: pulumi.Output[str]
+    name: pulumi.Output[str]  # projects/PROJECT/serviceAccounts/EMAIL
+    member: pulumi.Output[str]  # serviceAccount:EMAIL
+
+
 def is_person(email: str | None) -> bool:
     """Whether the deploying identity's email names a person (not a service account)."""
     return bool(email) and not str(email).endswith(SERVICE_ACCOUNT_EMAIL_SUFFIX)
@@ -387,7 +414,7 @@ class Relay(pulumi.ComponentResource):
         apis_ready: list[pulumi.Resource] = [*services, api_wait]
         child = pulumi.ResourceOptions(parent=self, depends_on=apis_ready)
 
-        runtime_sa, runtime_member = _service_account(
+        runtime_sa = _service_account(
             f"{name}-runtime-sa",
             settings,
             "run",
@@ -402,7 +429,7 @@ class Relay(pulumi.ComponentResource):
                 WorkflowRouteArgs(
                     route=route,
                     settings=settings,
-                    runtime_member=runtime_member,
+                    runtime_member=runtime_sa.member,
                     labels=labels,
                     depends_on=apis_ready,
                 ),
@@ -485,7 +512,10 @@ class Relay(pulumi.ComponentResource):
                 service_account=build_sa.name,
                 source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
                     storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
-                        bucket=bucket.name, object=source_object.output_name
+                        # The object's name is ours (its content hash), so known from the
+                        # request; output_name is the same value, computed by the provider.
+                        bucket=bucket.name,
+                        object=source_object.name,
                     )
                 ),
             ),
@@ -513,7 +543,14 @@ class Relay(pulumi.ComponentResource):
             ),
         )
         service_config = function.service_config
-        service_path = service_config.apply(lambda sc: sc.service if sc and sc.service else "")
+        # Google's answer names the function's Cloud Run service (ServiceConfig.service,
+        # "projects/P/locations/R/services/S"). A v2 function runs as the service of its own
+        # name, normalised by Cloud Run (terraform-provider-google #5833, #20320); settings accept
+        # only names that are already valid service names, so where an answer lacks the field
+        # (a mock that computes nothing) the function name stands in, never an empty name.
+        service_path = service_config.apply(
+            lambda sc: sc.service if sc and sc.service else settings.function_name
+        )
         # The hash-bearing run.app URL Google assigns at creation: for operators and the uptime
         # check (it reaches the relay directly), never for Jam (infra/urls.py says why).
         self.cloud_run_url = service_config.apply(lambda sc: sc.uri if sc and sc.uri else "")
@@ -564,7 +601,7 @@ class Relay(pulumi.ComponentResource):
         }
         self.runtime_service_account = runtime_sa.email
         self.build_service_account = build_sa.email
-        self.source_object = source_object.output_name
+        self.source_object = source_object.name
         self.outcome_metric = alerting.metric_name
         self.dashboard_url = alerting.dashboard_url
         self.register_outputs(
@@ -625,7 +662,7 @@ class Relay(pulumi.ComponentResource):
         self,
         name: str,
         settings: RelaySettings,
-        accounts: Mapping[str, gcp.serviceaccount.Account],
+        accounts: Mapping[str, ServiceAccount],
         opts: pulumi.ResourceOptions,
     ) -> tuple[list[gcp.serviceaccount.IAMMember], list[str]]:
         """With grantCallerActAs, the deploying person's roles/iam.serviceAccountUser on each
@@ -666,8 +703,8 @@ class Relay(pulumi.ComponentResource):
     @staticmethod
     def _build_account(
         name: str, settings: RelaySettings, opts: pulumi.ResourceOptions
-    ) -> tuple[gcp.serviceaccount.Account, gcp.projects.IAMMember]:
-        build_sa, member = _service_account(
+    ) -> tuple[ServiceAccount, gcp.projects.IAMMember]:
+        build_sa = _service_account(
             f"{name}-build-sa",
             settings,
             "build",
@@ -681,7 +718,7 @@ class Relay(pulumi.ComponentResource):
             f"{name}-build-builder",
             project=settings.project,
             role=BUILD_ROLE,
-            member=member,
+            member=build_sa.member,
             opts=opts,
         )
         return build_sa, grant
@@ -694,17 +731,23 @@ def _service_account(
     role_name: str,
     description: str,
     opts: pulumi.ResourceOptions,
-) -> tuple[gcp.serviceaccount.Account, pulumi.Output[str]]:
-    """A dedicated service account and its IAM member string (``serviceAccount:<email>``)."""
+) -> ServiceAccount:
+    """A dedicated service account, with its email, name and IAM member string."""
+    account_name = account_id(settings.function_name, purpose)
     account = gcp.serviceaccount.Account(
         resource_name,
         project=settings.project,
-        account_id=account_id(settings.function_name, purpose),
+        account_id=account_name,
         display_name=f"{settings.function_name} relay {role_name}",
         description=description,
         opts=opts,
     )
-    return account, account.email.apply(lambda email: f"serviceAccount:{email}")
+    documented = service_account_email(account_name, settings.project)
+    email = account.email.apply(lambda answered: answered or documented)
+    name = account.name.apply(
+        lambda answered: answered or service_account_name(documented, settings.project)
+    )
+    return ServiceAccount(account, email, name, email.apply(lambda e: f"serviceAccount:{e}"))
 
 
 def _jam_setup(
