@@ -27,6 +27,7 @@ from infra.relay_env import (
     secret_id,
     secret_location,
 )
+from infra.service_accounts import answered_email, answered_name
 from infra.settings import (
     PUBLIC_ACCESS_ALL_USERS,
     PUBLIC_ACCESS_NONE,
@@ -181,26 +182,11 @@ def set_triggers(keys: Sequence[str], name: str) -> dict[str, str]:
     return {name: set_digest(keys), "count": str(len(set(keys)))}
 
 
-# A user-managed service account's email is ACCOUNT_ID@PROJECT_ID.iam.gserviceaccount.com
-# (IAM, "Types of service accounts", https://cloud.google.com/iam/docs/service-account-types) and
-# its resource name projects/PROJECT_ID/serviceAccounts/EMAIL (IAM REST, projects.serviceAccounts).
-# Google answers both when it creates the account; where an answer lacks them (a mock that
-# computes nothing), these documented forms stand in, so no grant is ever declared for
-# "serviceAccount:None". Settings refuse domain-scoped project ids, whose emails differ.
-SERVICE_ACCOUNT_DOMAIN = "iam.gserviceaccount.com"
-
-
-def service_account_email(account: str, project: str) -> str:
-    return f"{account}@{project}.{SERVICE_ACCOUNT_DOMAIN}"
-
-
-def service_account_name(email: str, project: str) -> str:
-    return f"projects/{project}/serviceAccounts/{email}"
-
-
 @dataclass(frozen=True)
 class ServiceAccount:
-    """One of the accounts the program creates, and how grants and the function name it."""
+    """One of the accounts the program creates, and how grants and the function name it:
+    Google's answers, or where an answer lacks them the documented forms
+    (infra/service_accounts.py)."""
 
     resource: gcp.serviceaccount.Account
     email: pulumi.Output[str]
@@ -742,11 +728,8 @@ def _service_account(
         description=description,
         opts=opts,
     )
-    documented = service_account_email(account_name, settings.project)
-    email = account.email.apply(lambda answered: answered or documented)
-    name = account.name.apply(
-        lambda answered: answered or service_account_name(documented, settings.project)
-    )
+    email = answered_email(account, account_name, settings.project)
+    name = answered_name(account, account_name, settings.project)
     return ServiceAccount(account, email, name, email.apply(lambda e: f"serviceAccount:{e}"))
 
 
