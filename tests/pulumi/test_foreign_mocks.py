@@ -581,3 +581,64 @@ def test_a_secret_set_in_plain_text_fails_before_any_resource_without_showing_it
     assert result.registrations == []
     assert "pulumi config set --secret billingHandoffJamSecret" in str(result.error)
     assert plain_value not in str(result.error)
+
+
+def test_a_bad_workflows_file_fails_before_any_resource_naming_file_line_and_workflow(tmp_path):
+    """Guide: a bad workflows.yaml fails before any resource is declared, with file, line,
+    column, workflow id and the fix."""
+    path = tmp_path / "workflows.yaml"
+    path.write_text(
+        "version: 1\n"
+        "workflows:\n"
+        "  - id: billing-handoff\n"
+        "    intercom_webhook_url: {config: billingHandoffIntercomUrl}\n"
+        "    events: [intercom.recorder.recordd]\n"
+    )
+    config = {"gcp:project": GCP_PROJECT, "gcp:region": "us-central1", "workflowsFile": str(path)}
+    secrets = {"billingHandoffIntercomUrl": _intercom_url(0)}
+    with no_credentials(tmp_path):
+        result = run(
+            MAIN, project=PROJECT, stack="dev", mocks=BareMocks(), config=config, secrets=secrets
+        )
+    assert type(result.error).__name__ == "RunError"
+    assert result.registrations == []
+    message = str(result.error)
+    assert f"{path}:5:" in message
+    assert "billing-handoff" in message
+    assert "intercom.recorder.recorded" in message  # the closest valid event, as the fix
+    assert _intercom_url(0) not in message
+
+
+@pytest.mark.parametrize("mocks", list(MOCKS))
+def test_a_literal_intercom_url_is_held_only_as_a_secret(tmp_path, mocks):
+    """DESIGN: a literal URL in workflows.yaml is allowed (and warned about); it is still a
+    capability, so it appears nowhere but in its secret version, marked secret."""
+    literal = _intercom_url(7)
+    path = tmp_path / "workflows.yaml"
+    path.write_text(
+        f"version: 1\nworkflows:\n  - id: billing-handoff\n    intercom_webhook_url: {literal}\n"
+    )
+    config = {"gcp:project": GCP_PROJECT, "gcp:region": "us-central1", "workflowsFile": str(path)}
+    with no_credentials(tmp_path):
+        result = _ok(
+            run(
+                MAIN,
+                project=PROJECT,
+                stack="dev",
+                mocks=MOCKS[mocks](STACKS["two-signed"]),
+                config=config,
+            )
+        )
+    (version,) = result.of_type(VERSION)
+    assert rpc.is_rpc_secret(version.raw_inputs["secretData"])
+    assert version.inputs["secretData"] == literal
+    visible = json.dumps(
+        [
+            result.outputs,
+            result.logs,
+            [strip_secret_parts(r.raw_inputs) for r in result.registrations],
+        ],
+        default=str,
+    )
+    assert literal not in visible
+    assert any(level == "warning" and "billing-handoff" in line for level, line in result.logs)
