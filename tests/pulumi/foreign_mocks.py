@@ -43,7 +43,8 @@ from pulumi.runtime.sync_await import _sync_await
 OPEN_ID_USER_INFO = "gcp:organizations/getClientOpenIdUserInfo:getClientOpenIdUserInfo"
 GET_PROJECT = "gcp:organizations/getProject:getProject"
 GET_CLIENT_CONFIG = "gcp:organizations/getClientConfig:getClientConfig"
-# A run that takes longer than this has hung (a normal run takes well under a second).
+# A run that takes longer than this has hung (a normal run takes well under a second); under
+# pytest, pytest-timeout's own limit (pyproject.toml) bounds it instead.
 RUN_TIMEOUT_SECONDS = 60
 # Where credentials could come from; each run starts from none (infra/credentials.py reads them).
 CREDENTIAL_ENVS = (
@@ -316,15 +317,21 @@ class RunHungError(Exception):
 
 @contextlib.contextmanager
 def _deadline(seconds: int) -> Iterator[None]:
+    """Raise RunHungError in the run after ``seconds``, unless a timer is already armed (as
+    pytest-timeout's is under pytest): that one bounds the run, and is left untouched."""
+    if signal.getitimer(signal.ITIMER_REAL)[0] > 0:
+        yield
+        return
+
     def expire(signum: int, frame: FrameType | None) -> None:
         raise RunHungError(f"the program ran longer than {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.alarm(0)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 

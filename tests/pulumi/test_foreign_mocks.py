@@ -642,3 +642,19 @@ def test_a_literal_intercom_url_is_held_only_as_a_secret(tmp_path, mocks):
     )
     assert literal not in visible
     assert any(level == "warning" and "billing-handoff" in line for level, line in result.logs)
+
+
+def test_the_runner_reports_a_crash_inside_apply_as_the_runs_error(tmp_path):
+    """The runner itself: a program whose apply raises (as the relay's did on an absent
+    service name) ends with that error, so the checks above cannot pass over a crash."""
+    program_file = tmp_path / "__main__.py"
+    program_file.write_text(
+        "import pulumi\n"
+        "import pulumi_gcp as gcp\n"
+        "bucket = gcp.storage.Bucket('b', location='EU')\n"
+        "log = gcp.logging.Metric('m', filter=bucket.name.apply(lambda n: n.upper()))\n"
+    )
+    with no_credentials(tmp_path):
+        result = run(program_file, project="p", stack="s", mocks=BareMocks(), config={})
+    assert isinstance(result.error, Exception)
+    assert "upper" in str(result.error)
