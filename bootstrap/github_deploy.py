@@ -31,6 +31,7 @@ from bootstrap.access import (
     pull_request_subject,
     stack_state_condition,
 )
+from infra.service_accounts import answered_email, answered_name
 
 COMPONENT_TYPE = "jam-fin-relay:bootstrap:GitHubDeploy"
 POOL_ID = "github-actions"
@@ -179,12 +180,13 @@ class GitHubDeploy(pulumi.ComponentResource):
         # Only GitHub jobs whose `sub` claim is exactly this subject may act as the account.
         gcp.serviceaccount.IAMMember(
             f"{resource_name}-federated",
-            service_account_id=sa.name,
+            service_account_id=answered_name(sa, account, project),
             role=WORKLOAD_IDENTITY_USER,
             member=pool_name.apply(lambda pool: principal(pool, subject)),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return _Identity(sa.email, sa.email.apply(lambda email: f"serviceAccount:{email}"))
+        email = answered_email(sa, account, project)  # infra/service_accounts.py: never None
+        return _Identity(email, email.apply(lambda e: f"serviceAccount:{e}"))
 
     def _project_roles(
         self, resource_prefix: str, project: str, roles: Iterable[str], identity: _Identity

@@ -27,6 +27,7 @@ from infra.relay_env import (
     secret_id,
     secret_location,
 )
+from infra.service_accounts import answered_email, answered_name
 from infra.settings import (
     PUBLIC_ACCESS_ALL_USERS,
     PUBLIC_ACCESS_NONE,
@@ -179,6 +180,18 @@ def set_digest(keys: Sequence[str]) -> str:
 def set_triggers(keys: Sequence[str], name: str) -> dict[str, str]:
     """A wait's triggers for a set: its digest and its size."""
     return {name: set_digest(keys), "count": str(len(set(keys)))}
+
+
+@dataclass(frozen=True)
+class ServiceAccount:
+    """One of the accounts the program creates, and how grants and the function name it:
+    Google's answers, or where an answer lacks them the documented forms
+    (infra/service_accounts.py)."""
+
+    resource: gcp.serviceaccount.Account
+    email: pulumi.Output[str]
+    name: pulumi.Output[str]  # projects/PROJECT/serviceAccounts/EMAIL
+    member: pulumi.Output[str]  # serviceAccount:EMAIL
 
 
 def is_person(email: str | None) -> bool:
@@ -387,7 +400,7 @@ class Relay(pulumi.ComponentResource):
         apis_ready: list[pulumi.Resource] = [*services, api_wait]
         child = pulumi.ResourceOptions(parent=self, depends_on=apis_ready)
 
-        runtime_sa, runtime_member = _service_account(
+        runtime_sa = _service_account(
             f"{name}-runtime-sa",
             settings,
             "run",
@@ -402,7 +415,7 @@ class Relay(pulumi.ComponentResource):
                 WorkflowRouteArgs(
                     route=route,
                     settings=settings,
-                    runtime_member=runtime_member,
+                    runtime_member=runtime_sa.member,
                     labels=labels,
                     depends_on=apis_ready,
                 ),
@@ -485,7 +498,10 @@ class Relay(pulumi.ComponentResource):
                 service_account=build_sa.name,
                 source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
                     storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
-                        bucket=bucket.name, object=source_object.output_name
+                        # The object's name is ours (its content hash), so known from the
+                        # request; output_name is the same value, computed by the provider.
+                        bucket=bucket.name,
+                        object=source_object.name,
                     )
                 ),
             ),
@@ -513,7 +529,14 @@ class Relay(pulumi.ComponentResource):
             ),
         )
         service_config = function.service_config
-        service_path = service_config.apply(lambda sc: sc.service if sc and sc.service else "")
+        # Google's answer names the function's Cloud Run service (ServiceConfig.service,
+        # "projects/P/locations/R/services/S"). A v2 function runs as the service of its own
+        # name, normalised by Cloud Run (terraform-provider-google #5833, #20320); settings accept
+        # only names that are already valid service names, so where an answer lacks the field
+        # (a mock that computes nothing) the function name stands in, never an empty name.
+        service_path = service_config.apply(
+            lambda sc: sc.service if sc and sc.service else settings.function_name
+        )
         # The hash-bearing run.app URL Google assigns at creation: for operators and the uptime
         # check (it reaches the relay directly), never for Jam (infra/urls.py says why).
         self.cloud_run_url = service_config.apply(lambda sc: sc.uri if sc and sc.uri else "")
@@ -564,7 +587,7 @@ class Relay(pulumi.ComponentResource):
         }
         self.runtime_service_account = runtime_sa.email
         self.build_service_account = build_sa.email
-        self.source_object = source_object.output_name
+        self.source_object = source_object.name
         self.outcome_metric = alerting.metric_name
         self.dashboard_url = alerting.dashboard_url
         self.register_outputs(
@@ -625,7 +648,7 @@ class Relay(pulumi.ComponentResource):
         self,
         name: str,
         settings: RelaySettings,
-        accounts: Mapping[str, gcp.serviceaccount.Account],
+        accounts: Mapping[str, ServiceAccount],
         opts: pulumi.ResourceOptions,
     ) -> tuple[list[gcp.serviceaccount.IAMMember], list[str]]:
         """With grantCallerActAs, the deploying person's roles/iam.serviceAccountUser on each
@@ -666,8 +689,8 @@ class Relay(pulumi.ComponentResource):
     @staticmethod
     def _build_account(
         name: str, settings: RelaySettings, opts: pulumi.ResourceOptions
-    ) -> tuple[gcp.serviceaccount.Account, gcp.projects.IAMMember]:
-        build_sa, member = _service_account(
+    ) -> tuple[ServiceAccount, gcp.projects.IAMMember]:
+        build_sa = _service_account(
             f"{name}-build-sa",
             settings,
             "build",
@@ -681,7 +704,7 @@ class Relay(pulumi.ComponentResource):
             f"{name}-build-builder",
             project=settings.project,
             role=BUILD_ROLE,
-            member=member,
+            member=build_sa.member,
             opts=opts,
         )
         return build_sa, grant
@@ -694,17 +717,20 @@ def _service_account(
     role_name: str,
     description: str,
     opts: pulumi.ResourceOptions,
-) -> tuple[gcp.serviceaccount.Account, pulumi.Output[str]]:
-    """A dedicated service account and its IAM member string (``serviceAccount:<email>``)."""
+) -> ServiceAccount:
+    """A dedicated service account, with its email, name and IAM member string."""
+    account_name = account_id(settings.function_name, purpose)
     account = gcp.serviceaccount.Account(
         resource_name,
         project=settings.project,
-        account_id=account_id(settings.function_name, purpose),
+        account_id=account_name,
         display_name=f"{settings.function_name} relay {role_name}",
         description=description,
         opts=opts,
     )
-    return account, account.email.apply(lambda email: f"serviceAccount:{email}")
+    email = answered_email(account, account_name, settings.project)
+    name = answered_name(account, account_name, settings.project)
+    return ServiceAccount(account, email, name, email.apply(lambda e: f"serviceAccount:{e}"))
 
 
 def _jam_setup(
