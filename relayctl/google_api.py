@@ -227,23 +227,34 @@ def send(endpoint: Endpoint, who: Caller, call: Call, timeout: float) -> Answer:
         call.method == "POST" and not call.path.endswith(":testIamPermissions")
     ):
         raise ValueError(f"preflight is read-only; refusing {call.method} {call.path}")
+    import urllib3.exceptions
+
     headers = {**who.headers, "Accept": "application/json"}
     if call.body is not None:
         headers["Content-Type"] = "application/json"
     try:
-        with requests.request(
-            call.method,
-            endpoint.url(call.service, call.path),
-            headers=headers,
-            data=json.dumps(call.body).encode() if call.body is not None else None,
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            raw = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True)
-            status = response.status_code
+        with requests.Session() as session:
+            # The seam's loopback stand-in is never behind a proxy: HTTP_PROXY (or a .netrc
+            # entry, which would replace the bearer token) on a CI runner must not divert it.
+            session.trust_env = endpoint.base is None
+            with session.request(
+                call.method,
+                endpoint.url(call.service, call.path),
+                headers=headers,
+                data=json.dumps(call.body).encode() if call.body is not None else None,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                raw = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True)
+                status = response.status_code
     except requests.RequestException as exc:
         return Answer(None, problem=_transport_problem(exc))
+    except urllib3.exceptions.HTTPError as exc:
+        # Reading the body straight from urllib3 raises its own errors, not requests': a
+        # connection closed mid-answer (ProtocolError), a body slower than the timeout
+        # (ReadTimeoutError), a body that does not decode (DecodeError).
+        return Answer(None, problem=_body_problem(exc))
     if len(raw) > MAX_BODY_BYTES:
         return Answer(status, problem="answer too large")
     try:
@@ -270,6 +281,16 @@ def _transport_problem(exc: Exception) -> str:
     if isinstance(exc, requests.ConnectionError):
         return "cannot connect"
     return exc.__class__.__name__
+
+
+def _body_problem(exc: Exception) -> str:
+    import urllib3.exceptions
+
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return "the answer stalled past the timeout"
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return "the answer could not be decoded"
+    return "the connection closed before the answer was complete"
 
 
 def send_all(

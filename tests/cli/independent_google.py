@@ -48,6 +48,7 @@ class Fault:
     close: bool = False  # drop the connection without an answer
     truncate: bool = False  # promise a body, send part of it, drop the connection
     garbage: bool = False  # 200 with a body that is not JSON
+    stall_body: float = 0.0  # headers and half the body at once, the rest this much later
 
 
 @dataclass
@@ -160,7 +161,7 @@ def project_document(s: Scenario) -> dict[str, Any]:
         "displayName": "Demo Project",
         "createTime": "2025-03-14T09:26:53.589Z",
         "updateTime": "2025-03-14T09:26:55.121Z",
-        "etag": "W/\"5c1e4b7a2f0d9e83\"",
+        "etag": 'W/"5c1e4b7a2f0d9e83"',
         "labels": {"team": "support"},
     }
     if s.state == "DELETE_REQUESTED":
@@ -240,7 +241,9 @@ def _decode_token(token: str) -> int:
 # --- Google's error model -------------------------------------------------------------------
 
 
-def google_error(code: int, status: str, message: str, *details: Mapping[str, Any]) -> dict[str, Any]:
+def google_error(
+    code: int, status: str, message: str, *details: Mapping[str, Any]
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message, "status": status}
     if details:
         error["details"] = list(details)
@@ -285,7 +288,7 @@ def service_disabled(service: str, title: str, consumer: str) -> Fault:
         },
         {
             "@type": "type.googleapis.com/google.rpc.Help",
-            "links": [{"description": f"Google developers console API activation", "url": url}],
+            "links": [{"description": "Google developers console API activation", "url": url}],
         },
     )
     return Fault(status=403, body=body)
@@ -356,9 +359,7 @@ MAP_FIELDS = ("labels", "metadata", "parameters", "error")
 
 def _reorder(value: Any, reverse: bool, extra: bool) -> Any:
     if isinstance(value, dict):
-        items = [
-            (k, _reorder(v, reverse, extra and k not in MAP_FIELDS)) for k, v in value.items()
-        ]
+        items = [(k, _reorder(v, reverse, extra and k not in MAP_FIELDS)) for k, v in value.items()]
         if reverse:
             items.reverse()
         out = dict(items)
@@ -391,7 +392,7 @@ def _handler_for(fake: IndependentGoogle) -> type[BaseHTTPRequestHandler]:
         server_version = "ESF"
         sys_version = ""
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def do_GET(self) -> None:
@@ -422,14 +423,21 @@ def _handler_for(fake: IndependentGoogle) -> type[BaseHTTPRequestHandler]:
                 # so a test sees the id was not used.
                 route = ""
             fake.record(
-                Request(method, path, query, {k.lower(): v for k, v in self.headers.items()}, body, route)
+                Request(
+                    method,
+                    path,
+                    query,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    route,
+                )
             )
             if not route:
                 self._send(404, google_error(404, "NOT_FOUND", "Requested entity was not found."))
                 return
             if self.headers.get("Authorization") != f"Bearer {s.token}":
-                fault = unauthenticated()
-                self._send(fault.status, fault.body)
+                refusal = unauthenticated()
+                self._send(refusal.status, refusal.body)
                 return
             fault = s.faults.get(route) or (
                 s.faults.get("policy:*") if route.startswith("policy:") else None
@@ -450,6 +458,18 @@ def _handler_for(fake: IndependentGoogle) -> type[BaseHTTPRequestHandler]:
             document = self._document(route, query, body)
             if document is None:
                 self._send(400, google_error(400, "INVALID_ARGUMENT", "Invalid request."))
+                return
+            if fault and fault.stall_body:
+                raw = json.dumps(document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw[: len(raw) // 2])
+                self.wfile.flush()
+                time.sleep(fault.stall_body)
+                self.wfile.write(raw[len(raw) // 2 :])
+                self.wfile.flush()
                 return
             if fault and fault.truncate:
                 raw = json.dumps(document).encode()
@@ -498,7 +518,9 @@ def _handler_for(fake: IndependentGoogle) -> type[BaseHTTPRequestHandler]:
                 document = _drop_defaults(document)
             document = _reorder(document, style.reverse_keys, style.unknown_fields)
             raw = json.dumps(document, indent=2).encode()
-            content_type = "application/json; charset=UTF-8" if style.charset else "application/json"
+            content_type = (
+                "application/json; charset=UTF-8" if style.charset else "application/json"
+            )
             self._send_raw(status, raw, content_type)
 
         def _send_raw(self, status: int, raw: bytes, content_type: str) -> None:
@@ -529,4 +551,3 @@ def _handler_for(fake: IndependentGoogle) -> type[BaseHTTPRequestHandler]:
 def _pieces(raw: bytes, size: int) -> Iterator[bytes]:
     for start in range(0, len(raw), size):
         yield raw[start : start + size]
-
