@@ -502,6 +502,32 @@ def test_region_outside_a_value_group_will_fail(
     assert outcome.exit_code == EXIT_FAILED
 
 
+def test_region_outside_the_eu_group_will_fail(
+    preflight: Runner, google: IndependentGoogle
+) -> None:
+    """``in:eu-locations``, the common data-residency policy: us-central1 is in no European
+    Union country, so it is refused ("will fail", exit 1), not "could not tell"."""
+    spec = {"rules": [{"values": {"allowedValues": ["in:eu-locations"]}}]}
+    with_scenario(google, specs={"gcp.resourceLocations": spec})
+    outcome = run_both(preflight, google)
+    region, secrets = outcome.starting("policy gcp.resourceLocations")
+    assert region["verdict"] == "will fail", outcome.stdout
+    assert "pulumi config set gcp:region" in region["fix"]
+    assert secrets["verdict"] != "ok"
+    assert outcome.exit_code == EXIT_FAILED
+
+
+def test_region_inside_the_eu_group_is_never_a_false_ok(
+    preflight: Runner, google: IndependentGoogle, stacks: Path
+) -> None:
+    spec = {"rules": [{"values": {"allowedValues": ["in:eu-locations"]}}]}
+    with_scenario(google, specs={"gcp.resourceLocations": spec})
+    outcome = run_both(preflight, google, stack="europe")
+    region = outcome.starting("policy gcp.resourceLocations")[0]
+    assert region["verdict"] in ("ok", "could not tell")
+    assert region["verdict"] == "ok" or "defining-locations" in region["how_to_check"]
+
+
 def test_region_inside_a_value_group_is_ok(
     preflight: Runner, google: IndependentGoogle, stacks: Path
 ) -> None:
