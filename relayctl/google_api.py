@@ -275,6 +275,10 @@ def _transport_problem(exc: Exception) -> str:
     if isinstance(exc, requests.ConnectionError) and "refused" in text:
         return "connection refused"
     if isinstance(exc, requests.ConnectionError) and (
+        "aborted" in text or "remotedisconnected" in text or "reset by peer" in text
+    ):
+        return "the connection closed without an answer"  # connected: not a network setting
+    if isinstance(exc, requests.ConnectionError) and (
         "name or service not known" in text or "nodename" in text or "resolve" in text
     ):
         return "name not resolved"

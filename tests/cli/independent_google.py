@@ -79,6 +79,8 @@ class Scenario:
     # how "no policy" looks: "absent" (no spec), "empty" ({}), "default" (explicit default rule)
     no_policy: str = "absent"
     boolean_constraints: frozenset[str] = frozenset()
+    # constraint -> more Policy fields (dryRunSpec, alternate...) beside ``spec``
+    policy_extras: dict[str, dict[str, Any]] = field(default_factory=dict)
     enabled_services: Sequence[str] = ()
     page_size: int = 50  # Service Usage's default page size
     faults: dict[str, Fault] = field(default_factory=dict)  # route key -> fault
@@ -187,6 +189,7 @@ def permissions_document(s: Scenario, asked: Sequence[str]) -> dict[str, Any]:
 
 def policy_document(s: Scenario, constraint: str) -> dict[str, Any]:
     doc: dict[str, Any] = {"name": f"projects/{s.project_number}/policies/{constraint}"}
+    doc.update(s.policy_extras.get(constraint, {}))
     spec = s.specs.get(constraint)
     if spec is not None:
         doc["spec"] = spec

@@ -357,6 +357,24 @@ def test_effective_policy_with_etag_and_update_time_is_read(
     assert outcome.one("policy iam.disableServiceAccountCreation")["verdict"] == "ok"
 
 
+def test_a_dry_run_spec_is_not_the_policy(preflight: Runner, google: IndependentGoogle) -> None:
+    """Policy.dryRunSpec is "audit-only" (orgpolicy.v2): an enforced dry run refuses nothing."""
+    extras = {"dryRunSpec": {"rules": [{"enforce": True}]}}
+    with_scenario(google, policy_extras={"iam.disableServiceAccountCreation": extras})
+    outcome = run_both(preflight, google)
+    assert outcome.one("policy iam.disableServiceAccountCreation")["verdict"] == "ok"
+
+
+def test_localhost_base_reaches_a_stand_in_on_127_0_0_1(
+    preflight: Runner, google: IndependentGoogle
+) -> None:
+    port = google.base.rsplit(":", 1)[1]
+    env = _env(f"http://localhost:{port}", google.scenario.token)
+    result = preflight("preflight", "--stack", "dev", "--format", "json", env=env)
+    assert result.returncode == EXIT_OK, result.stdout + result.stderr
+    assert json.loads(result.stdout)["api_base"] == f"http://localhost:{port}"
+
+
 def test_services_over_two_pages_are_all_read(preflight: Runner, google: IndependentGoogle) -> None:
     """services.list pages at 50 by default; nextPageToken is opaque (here base64 with
     ``+``, ``/`` and ``=``) and goes back as the ``pageToken`` query parameter."""
@@ -784,7 +802,10 @@ def test_a_broken_answer_could_not_tell(
     with_scenario(google, faults={route: fault})
     outcome = run_both(preflight, google, timeout="3")
     subject = "billing" if route == "billing" else "policy iam.disableServiceAccountCreation"
-    assert outcome.one(subject)["verdict"] == "could not tell", outcome.stdout
+    check = outcome.one(subject)
+    assert check["verdict"] == "could not tell", outcome.stdout
+    if fault.close or fault.truncate:
+        assert "closed" in check["detail"], check  # it connected: not "cannot connect"
     assert outcome.exit_code == EXIT_UNSURE
 
 
