@@ -382,9 +382,10 @@ def _facts(settings: RelaySettings) -> StackFacts:
 
 
 def _project_number(answer: Answer) -> str:
-    """The number in a Project's ``name`` (projects/NUMBER), or ''."""
+    """The number in a Project's ``name`` (projects/NUMBER), or '' when it holds none."""
     name = answer.document.get("name") if answer.ok else None
-    return name.removeprefix("projects/") if isinstance(name, str) else ""
+    number = name.removeprefix("projects/") if isinstance(name, str) else ""
+    return number if number.isdigit() else ""
 
 
 def _project(answer: Answer, project: str) -> Verdict:
@@ -408,9 +409,10 @@ def _project(answer: Answer, project: str) -> Verdict:
             project,
         )
     state = answer.document.get("state")
-    number = str(answer.document.get("name", "")).removeprefix("projects/")
+    number = _project_number(answer)
     if state == "ACTIVE":
-        return ok("project", f"{project} exists and you can see it: number {number}, ACTIVE")
+        numbered = f"number {number}, " if number else ""
+        return ok("project", f"{project} exists and you can see it: {numbered}ACTIVE")
     if state == "DELETE_REQUESTED":
         return will_fail(
             "project",

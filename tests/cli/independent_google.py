@@ -69,6 +69,7 @@ class Scenario:
     project_id: str = "demo-project"
     project_number: str = "318493027561"
     parent: str = "organizations/584920174413"
+    name_by_id: bool = False  # Project.name as projects/ID (the reference says the number)
     state: str = "ACTIVE"
     billing_account: str = "billingAccounts/01A2B3-C4D5E6-F7A8B9"
     billing_enabled: bool = True
@@ -156,7 +157,7 @@ class IndependentGoogle:
 
 def project_document(s: Scenario) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "name": f"projects/{s.project_number}",
+        "name": f"projects/{s.project_id if s.name_by_id else s.project_number}",
         "parent": s.parent,
         "projectId": s.project_id,
         "state": s.state,

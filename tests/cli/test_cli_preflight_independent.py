@@ -427,6 +427,19 @@ def test_project_403_could_not_tell(preflight: Runner, google: IndependentGoogle
     assert outcome.exit_code == EXIT_UNSURE
 
 
+def test_project_named_by_id_is_not_called_a_number(
+    preflight: Runner, google: IndependentGoogle
+) -> None:
+    """Project.name is "projects/NUMBER" in the reference; a server that names it by id is
+    still the same project, and preflight does not present the id as its number."""
+    with_scenario(google, name_by_id=True)
+    outcome = run_both(preflight, google)
+    check = outcome.one("project")
+    assert check["verdict"] == "ok"
+    assert f"number {PROJECT}" not in check["detail"]
+    assert outcome.exit_code == EXIT_OK
+
+
 def test_project_delete_requested_will_fail(preflight: Runner, google: IndependentGoogle) -> None:
     with_scenario(google, state="DELETE_REQUESTED")
     outcome = run_both(preflight, google)
