@@ -21,6 +21,7 @@ refusal.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,16 @@ MAX_BODY_BYTES = 4 << 20  # a page of enabled services is the largest answer, fa
 MAX_WORKERS = 32
 # The project behind gcloud's own OAuth client: a call billed to it means "no quota project".
 GCLOUD_CLIENT_PROJECT = "764086051850"
+# Google's words for a disabled API, unchanged for years, for an answer that carries no
+# ErrorInfo detail: "Cloud Build API has not been used in project 599705029636 before or it is
+# disabled. Enable it by visiting https://console.developers.google.com/apis/api/
+# cloudbuild.googleapis.com/overview?project=599705029636 then retry." (quoted in
+# terraform-google-modules/terraform-google-project-factory #753, google-gemini/gemini-cli #1343)
+DISABLED_MESSAGE_RE = re.compile(
+    r"has not been used in project (?P<project>[a-z0-9.:-]+) before or it is disabled"
+    r"(?:.*?/apis/api/(?P<service>[a-z0-9.-]+)/)?",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -209,9 +220,27 @@ class Answer:
         value = metadata.get(key) if isinstance(metadata, dict) else None
         return value if isinstance(value, str) else ""
 
+    def _disabled_text(self) -> re.Match[str] | None:
+        value = self._error().get("message")
+        return DISABLED_MESSAGE_RE.search(value) if isinstance(value, str) else None
+
     @property
     def service_disabled(self) -> bool:
-        return self.status == 403 and self.reason == "SERVICE_DISABLED"
+        if self.status != 403:
+            return False
+        if self.reason:
+            return self.reason == "SERVICE_DISABLED"
+        return self._disabled_text() is not None  # an answer without ErrorInfo details
+
+    def disabled_service(self) -> tuple[str, str]:
+        """(service, consumer) of a SERVICE_DISABLED answer: ErrorInfo metadata, else the
+        message's own words; '' for what neither says."""
+        service, consumer = self.metadata("service"), self.metadata("consumer")
+        found = self._disabled_text()
+        if found is not None:
+            service = service or found["service"] or ""
+            consumer = consumer or f"projects/{found['project']}"
+        return service, consumer.removeprefix("projects/")
 
 
 def _short(text: str, limit: int = 240) -> str:

@@ -263,8 +263,9 @@ def error_info(reason: str, domain: str, **metadata: str) -> dict[str, Any]:
     }
 
 
-def service_disabled(service: str, title: str, consumer: str) -> Fault:
-    """403 SERVICE_DISABLED as Google sends it: ErrorInfo, LocalizedMessage and Help."""
+def service_disabled(service: str, title: str, consumer: str, with_details: bool = True) -> Fault:
+    """403 SERVICE_DISABLED as Google sends it: ErrorInfo, LocalizedMessage and Help (or, as
+    older answers and some front ends do, the message alone)."""
     container = consumer.removeprefix("projects/")
     url = f"https://console.developers.google.com/apis/api/{service}/overview?project={container}"
     message = (
@@ -295,6 +296,8 @@ def service_disabled(service: str, title: str, consumer: str) -> Fault:
             "links": [{"description": "Google developers console API activation", "url": url}],
         },
     )
+    if not with_details:
+        body["error"].pop("details")
     return Fault(status=403, body=body)
 
 

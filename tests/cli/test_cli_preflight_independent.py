@@ -742,12 +742,18 @@ def test_403_on_a_policy_read_could_not_tell(
 
 
 @pytest.mark.parametrize(
-    "consumer", [f"projects/{NUMBER}", f"projects/{PROJECT}"], ids=["number", "id"]
+    ("consumer", "with_details"),
+    [(f"projects/{NUMBER}", True), (f"projects/{PROJECT}", True), (f"projects/{NUMBER}", False)],
+    ids=["number", "id", "message-only"],
 )
 def test_service_disabled_read_could_not_tell_with_the_enable_command(
-    preflight: Runner, google: IndependentGoogle, consumer: str
+    preflight: Runner, google: IndependentGoogle, consumer: str, with_details: bool
 ) -> None:
-    fault = service_disabled("orgpolicy.googleapis.com", "Organization Policy API", consumer)
+    """403 SERVICE_DISABLED: ErrorInfo metadata names the service and the consumer (by number
+    or by id); without details, Google's message says the same in words."""
+    fault = service_disabled(
+        "orgpolicy.googleapis.com", "Organization Policy API", consumer, with_details
+    )
     with_scenario(google, faults={"policy:*": fault})
     outcome = run_both(preflight, google)
     for check in outcome.starting("policy "):
