@@ -21,6 +21,7 @@ refusal.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +42,16 @@ MAX_BODY_BYTES = 4 << 20  # a page of enabled services is the largest answer, fa
 MAX_WORKERS = 32
 # The project behind gcloud's own OAuth client: a call billed to it means "no quota project".
 GCLOUD_CLIENT_PROJECT = "764086051850"
+# Google's words for a disabled API, unchanged for years, for an answer that carries no
+# ErrorInfo detail: "Cloud Build API has not been used in project 599705029636 before or it is
+# disabled. Enable it by visiting https://console.developers.google.com/apis/api/
+# cloudbuild.googleapis.com/overview?project=599705029636 then retry." (quoted in
+# terraform-google-modules/terraform-google-project-factory #753, google-gemini/gemini-cli #1343)
+DISABLED_MESSAGE_RE = re.compile(
+    r"has not been used in project (?P<project>[a-z0-9.:-]+) before or it is disabled"
+    r"(?:.*?/apis/api/(?P<service>[a-z0-9.-]+)/)?",
+    re.DOTALL,
+)
 
 
 @dataclass(frozen=True)
@@ -209,9 +220,27 @@ class Answer:
         value = metadata.get(key) if isinstance(metadata, dict) else None
         return value if isinstance(value, str) else ""
 
+    def _disabled_text(self) -> re.Match[str] | None:
+        value = self._error().get("message")
+        return DISABLED_MESSAGE_RE.search(value) if isinstance(value, str) else None
+
     @property
     def service_disabled(self) -> bool:
-        return self.status == 403 and self.reason == "SERVICE_DISABLED"
+        if self.status != 403:
+            return False
+        if self.reason:
+            return self.reason == "SERVICE_DISABLED"
+        return self._disabled_text() is not None  # an answer without ErrorInfo details
+
+    def disabled_service(self) -> tuple[str, str]:
+        """(service, consumer) of a SERVICE_DISABLED answer: ErrorInfo metadata, else the
+        message's own words; '' for what neither says."""
+        service, consumer = self.metadata("service"), self.metadata("consumer")
+        found = self._disabled_text()
+        if found is not None:
+            service = service or found["service"] or ""
+            consumer = consumer or f"projects/{found['project']}"
+        return service, consumer.removeprefix("projects/")
 
 
 def _short(text: str, limit: int = 240) -> str:
@@ -227,23 +256,34 @@ def send(endpoint: Endpoint, who: Caller, call: Call, timeout: float) -> Answer:
         call.method == "POST" and not call.path.endswith(":testIamPermissions")
     ):
         raise ValueError(f"preflight is read-only; refusing {call.method} {call.path}")
+    import urllib3.exceptions
+
     headers = {**who.headers, "Accept": "application/json"}
     if call.body is not None:
         headers["Content-Type"] = "application/json"
     try:
-        with requests.request(
-            call.method,
-            endpoint.url(call.service, call.path),
-            headers=headers,
-            data=json.dumps(call.body).encode() if call.body is not None else None,
-            timeout=timeout,
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            raw = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True)
-            status = response.status_code
+        with requests.Session() as session:
+            # The seam's loopback stand-in is never behind a proxy: HTTP_PROXY (or a .netrc
+            # entry, which would replace the bearer token) on a CI runner must not divert it.
+            session.trust_env = endpoint.base is None
+            with session.request(
+                call.method,
+                endpoint.url(call.service, call.path),
+                headers=headers,
+                data=json.dumps(call.body).encode() if call.body is not None else None,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
+            ) as response:
+                raw = response.raw.read(MAX_BODY_BYTES + 1, decode_content=True)
+                status = response.status_code
     except requests.RequestException as exc:
         return Answer(None, problem=_transport_problem(exc))
+    except urllib3.exceptions.HTTPError as exc:
+        # Reading the body straight from urllib3 raises its own errors, not requests': a
+        # connection closed mid-answer (ProtocolError), a body slower than the timeout
+        # (ReadTimeoutError), a body that does not decode (DecodeError).
+        return Answer(None, problem=_body_problem(exc))
     if len(raw) > MAX_BODY_BYTES:
         return Answer(status, problem="answer too large")
     try:
@@ -264,12 +304,26 @@ def _transport_problem(exc: Exception) -> str:
     if isinstance(exc, requests.ConnectionError) and "refused" in text:
         return "connection refused"
     if isinstance(exc, requests.ConnectionError) and (
+        "aborted" in text or "remotedisconnected" in text or "reset by peer" in text
+    ):
+        return "the connection closed without an answer"  # connected: not a network setting
+    if isinstance(exc, requests.ConnectionError) and (
         "name or service not known" in text or "nodename" in text or "resolve" in text
     ):
         return "name not resolved"
     if isinstance(exc, requests.ConnectionError):
         return "cannot connect"
     return exc.__class__.__name__
+
+
+def _body_problem(exc: Exception) -> str:
+    import urllib3.exceptions
+
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return "the answer stalled past the timeout"
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return "the answer could not be decoded"
+    return "the connection closed before the answer was complete"
 
 
 def send_all(

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from relayctl.common import EXIT_FAILED, EXIT_OK, CommandError, find_workflows_file, usage_error
 
@@ -36,7 +37,9 @@ if TYPE_CHECKING:  # relayctl builds its parser from this module for every comma
 
 EXIT_COULD_NOT_TELL = 3
 DEFAULT_TIMEOUT_SECONDS = 10.0
-MAX_SERVICE_PAGES = 20  # 200 services a page at most; a project has a few hundred at most
+# services.list serves 50 a page by default and may serve fewer (AIP-158): a bound on a
+# server's paging, not on a project's size. Past it the APIs are "could not tell".
+MAX_SERVICE_PAGES = 100
 DOC = 'docs/deploy.md, "Pre-flight: `relayctl preflight`"'
 
 
@@ -228,7 +231,9 @@ def calls(settings: RelaySettings) -> list[Call]:
 
 def _services_path(project: str, page_token: str) -> str:
     path = f"/v1/projects/{project}/services?filter=state:ENABLED"
-    return f"{path}&pageToken={page_token}" if page_token else path
+    # A page token is opaque and may hold "+", "/", "=" or "&": sent as it came, a "+" reads
+    # back as a space and the next page is refused.
+    return f"{path}&pageToken={quote(page_token, safe='')}" if page_token else path
 
 
 def preflight(
@@ -377,9 +382,10 @@ def _facts(settings: RelaySettings) -> StackFacts:
 
 
 def _project_number(answer: Answer) -> str:
-    """The number in a Project's ``name`` (projects/NUMBER), or ''."""
+    """The number in a Project's ``name`` (projects/NUMBER), or '' when it holds none."""
     name = answer.document.get("name") if answer.ok else None
-    return name.removeprefix("projects/") if isinstance(name, str) else ""
+    number = name.removeprefix("projects/") if isinstance(name, str) else ""
+    return number if number.isdigit() else ""
 
 
 def _project(answer: Answer, project: str) -> Verdict:
@@ -403,9 +409,10 @@ def _project(answer: Answer, project: str) -> Verdict:
             project,
         )
     state = answer.document.get("state")
-    number = str(answer.document.get("name", "")).removeprefix("projects/")
+    number = _project_number(answer)
     if state == "ACTIVE":
-        return ok("project", f"{project} exists and you can see it: number {number}, ACTIVE")
+        numbered = f"number {number}, " if number else ""
+        return ok("project", f"{project} exists and you can see it: {numbered}ACTIVE")
     if state == "DELETE_REQUESTED":
         return will_fail(
             "project",

@@ -135,7 +135,7 @@ def exact(entry: str, value: str) -> bool | None:
 REGION_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+")
 # Value groups named after a geography, and the region-name prefixes inside them. Google names
 # regions by geography; a region whose prefix is not the group's and is one of these
-# unambiguous ones is outside the group. Other groups (eu-locations, country groups, dual
+# unambiguous ones is outside the group. Other groups (country groups, dual
 # regions) and other prefixes (australia-, me-, africa-) are left undecided.
 GEOGRAPHY_GROUPS: dict[str, tuple[str, ...]] = {
     "us-locations": ("us-",),
@@ -145,6 +145,11 @@ GEOGRAPHY_GROUPS: dict[str, tuple[str, ...]] = {
     "asia-locations": ("asia-",),
 }
 UNAMBIGUOUS_PREFIXES = ("us-", "northamerica-", "southamerica-", "europe-", "asia-")
+# Groups inside one of those geographies: a region of another of the five is outside them too
+# (every European Union region is in Europe), while one inside is undecided (europe-west2,
+# London, is in Europe and not in the EU). A policy of in:eu-locations is the common
+# data-residency policy, so a us-central1 stack under it is "will fail", not "could not tell".
+WITHIN_GEOGRAPHY = {"eu-locations": "europe-locations"}
 VALUE_GROUPS_PAGE = (
     "https://cloud.google.com/resource-manager/docs/organization-policy/defining-locations"
 )
@@ -167,6 +172,9 @@ def location(entry: str, place: str) -> bool | None:
         return None
     prefixes = GEOGRAPHY_GROUPS.get(group)
     if prefixes is None:
+        outer = WITHIN_GEOGRAPHY.get(group)
+        if outer is not None and location(f"in:{outer}", place) is False:
+            return False
         return None
     if place.startswith(prefixes):
         return True

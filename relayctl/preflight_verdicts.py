@@ -107,8 +107,9 @@ def unread(
 def _service_disabled(
     answer: Answer, what: str, project: str, project_number: str
 ) -> tuple[str, str]:
-    service = answer.metadata("service") or "the API"
-    consumer = answer.metadata("consumer").removeprefix("projects/") or project
+    named_service, consumer = answer.disabled_service()
+    service = named_service or "the API"
+    consumer = consumer or project
     if project_number and consumer == project_number:
         consumer = project
     if consumer == GCLOUD_CLIENT_PROJECT or "quota project" in answer.message.lower():

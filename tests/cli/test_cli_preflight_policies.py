@@ -48,7 +48,10 @@ def policy(*rules: dict[str, Any]) -> dict[str, Any]:
         ("in:asia-locations", "australia-southeast1", None),  # Asia-Pacific or not: unknown
         ("in:europe-locations", "me-west1", None),
         ("in:eu-locations", "europe-west1", None),  # EU membership is not a naming rule
-        ("in:eu-locations", "us-central1", None),
+        ("in:eu-locations", "us-central1", False),  # every EU region is in Europe
+        ("in:eu-locations", "asia-east1", False),
+        ("in:eu-locations", "europe-west2", None),  # London: Europe, not the EU
+        ("in:eu-locations", "me-west1", None),
         ("in:us-locations", "global", None),
         ("in:nam4-locations", "us-central1", None),
     ],
