@@ -89,7 +89,7 @@ def find_signing_secret(args: argparse.Namespace) -> str:
     if args.secrets_file and not secrets_path.is_file():
         raise usage_error(f"--secrets-file {secrets_path}: no such file.")
     source = SecretSource.load(secrets_path if secrets_path.is_file() else None)
-    found = source.signing_secret(args.workflow, _config_ref(Path(args.file), args.workflow))
+    found = source.signing_secret(args.workflow, _config_ref(args.file, args.workflow))
     if found is None:
         raise usage_error(
             f"no signing secret for workflow '{args.workflow}': set "
@@ -99,10 +99,11 @@ def find_signing_secret(args: argparse.Namespace) -> str:
     return found
 
 
-def _config_ref(workflows_path: Path, workflow_id: str) -> ConfigRef | None:
+def _config_ref(file: str | None, workflow_id: str) -> ConfigRef | None:
     """The workflow's signing-secret config key, if the file is at hand and valid."""
-    if not workflows_path.is_file():
+    if file is None or not Path(file).is_file():
         return None
+    workflows_path = Path(file)
     try:
         workflows_file = load_workflows(workflows_path)
     except WorkflowsFileError:

@@ -22,8 +22,8 @@ from infra import monitoring as m
 from infra.secret_patterns import redact
 from infra.settings import default_function_name
 from relay_function.naming import CONVERSATION_ID_RE
-from relayctl.common import EXIT_OK, CommandError, find_workflows_file, usage_error
-from relayctl.stack_config import project_name, read_config, stack_file
+from relayctl.common import EXIT_OK, NO_PROJECT, CommandError, find_project, usage_error
+from relayctl.stack_config import read_stack, stack_file
 
 GCLOUD = "gcloud"
 GCLOUD_TIMEOUT_SECONDS = 120
@@ -85,12 +85,13 @@ def _stack_target(project_dir: Path, stack: str) -> Target:
     path = stack_file(project_dir, stack)
     if not path.is_file():
         raise usage_error(f"{path}: no such stack file. Pass --project, or run from the project.")
-    config = read_config(project_dir, stack)
-    project = config.get("gcp:project")
-    function = config.get(f"{project_name(project_dir)}:functionName")
+    config = read_stack(project_dir, stack)
+    project, function = config.get("gcp:project"), config.get(f"{config.project}:functionName")
     return Target(
-        project if isinstance(project, str) else None,
-        function if isinstance(function, str) and function else default_function_name(stack),
+        project.value if project and isinstance(project.value, str) else None,
+        function.value
+        if function and isinstance(function.value, str) and function.value
+        else default_function_name(stack),
         stack,
     )
 
@@ -98,7 +99,10 @@ def _stack_target(project_dir: Path, stack: str) -> Target:
 def _target(args: argparse.Namespace) -> Target:
     target = Target(None, None, None)
     if args.stack:
-        target = _stack_target(Path(find_workflows_file()).resolve().parent, args.stack)
+        project_dir = find_project()
+        if project_dir is None:
+            raise usage_error(f"{NO_PROJECT} Or pass --project ID instead of --stack.")
+        target = _stack_target(project_dir, args.stack)
     project = args.project or target.project
     if project is not None and not PROJECT_ID_RE.fullmatch(project):
         raise usage_error(f"{project!r} is not a Google Cloud project id.")
