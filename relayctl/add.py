@@ -46,7 +46,8 @@ if TYPE_CHECKING:  # the loader (jsonschema) is imported when the command runs, 
 PULUMI_TIMEOUT_SECONDS = 120
 MAX_STDIN_BYTES = 64 * 1024  # two values: anything near this is the wrong input
 ATTEMPTS = 3  # prompts per value on a terminal before giving up
-JAM_WHERE = "Jam: Settings > Integrations > Webhooks (the Webhook Portal) > Add endpoint"
+# Jam's guide: register the endpoint "and paste this URL into the Endpoint URL field".
+JAM_WHERE = "Jam's webhook settings (https://jam.dev/docs/integrations/webhooks)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,7 +136,8 @@ def _summary(workflow_id: str, stack: str, endpoint: str, plan: Plan, has_secret
         print(f"Next: `pulumi up --stack {stack}`, then `relayctl check --stack {stack}`.")
     else:
         print(
-            f"Next: in {JAM_WHERE}, paste the Endpoint URL; Jam then shows its signing secret. "
+            f"Next: in {JAM_WHERE}, add an endpoint with this Endpoint URL; Jam then shows its "
+            "signing secret. "
             f"Run `relayctl add {workflow_id} --stack {stack}` again to store it, then "
             f"`pulumi up --stack {stack}`."
         )
@@ -218,7 +220,10 @@ def _ask(plan: Plan, stored: dict[str, bool], endpoint: str) -> dict[str, str]:
         if url:
             values[plan.url_key] = url
     print(f"\nEndpoint URL (paste into Jam): {endpoint}")
-    print(f"  In {JAM_WHERE}: paste it, subscribe to {', '.join(plan.events)}.")
+    print(
+        f"  In {JAM_WHERE}, add an endpoint with this Endpoint URL and subscribe it to "
+        f"{', '.join(plan.events)}; Jam then shows the endpoint's signing secret."
+    )
     secret = _prompt(
         "Jam's signing secret for that endpoint (whsec_...; Enter to add it later)",
         stored.get(plan.secret_key) is True,
@@ -262,10 +267,18 @@ def _from_stdin(plan: Plan, stored: dict[str, bool], workflow_id: str) -> dict[s
     """The values a script gave on stdin, every one checked before anything is stored."""
     urls: list[str] = []
     secrets: list[str] = []
-    for line in _read_stdin().splitlines():
+    for number, line in enumerate(_read_stdin().splitlines(), start=1):
         value = line.strip()
-        if value:
-            (secrets if value.lower().startswith("whsec_") else urls).append(value)
+        if value.lower().startswith("whsec_"):
+            secrets.append(value)
+        elif "://" in value:
+            urls.append(value)
+        elif value:
+            raise usage_error(
+                f"stdin line {number} is neither a URL nor a signing secret (value not shown): "
+                "give the Fin workflow's https:// Wait for webhook URL and/or Jam's signing "
+                "secret, which starts with whsec_."
+            )
     if len(urls) > 1 or len(secrets) > 1:
         raise usage_error(
             f"stdin has {len(urls)} Intercom URL line(s) and {len(secrets)} signing secret "
@@ -432,7 +445,9 @@ def add_secret_key(text: str, index: int, secret_key: str) -> str:
     newline = "\r\n" if "\r\n" in text else "\n"
     indent = " " * entry.start_mark.column
     step = " " * _nested_step(entry)
-    after = _after_content(lines, entry, seq.start_mark.column)
+    # Below the Intercom URL, where the shipped examples keep it; else at the entry's end.
+    url_value = next((v for k, v in entry.value if k.value == "intercom_webhook_url"), entry)
+    after = _after_content(lines, url_value, seq.start_mark.column)
     if lines and not lines[after - 1].endswith("\n"):
         lines[after - 1] += newline
     added = [

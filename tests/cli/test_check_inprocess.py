@@ -87,7 +87,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(raw)
 
-    do_GET = do_POST = _answer
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -632,7 +636,7 @@ def test_a_timeout_is_no_answer_in_time():
 
     listener = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
     try:
-        with pytest.raises(UnreachableError, match="^no answer in time$"):
+        with pytest.raises(UnreachableError, match=r"^no answer in time$"):
             probe("GET", f"http://127.0.0.1:{listener.getsockname()[1]}/health", 0.3)
     finally:
         listener.close()
@@ -640,13 +644,28 @@ def test_a_timeout_is_no_answer_in_time():
 
 def test_tls_to_a_plain_http_server_is_tls_failed(scripted):
     server = scripted({})
-    with pytest.raises(UnreachableError, match="^TLS failed$"):
+    with pytest.raises(UnreachableError, match=r"^TLS failed$"):
         probe("GET", server.url.replace("http://", "https://") + "/health", 5)
 
 
-def test_a_host_that_does_not_resolve_cannot_connect():
-    with pytest.raises(UnreachableError, match="^cannot connect$"):
-        probe("GET", "http://relay.invalid/health", 5)
+def test_a_connection_closed_without_an_answer_cannot_connect():
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up() -> None:
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(UnreachableError, match=r"^cannot connect$"):
+            probe("GET", f"http://127.0.0.1:{listener.getsockname()[1]}/health", 5)
+    finally:
+        thread.join(5)
+        listener.close()
 
 
 def test_probes_carry_no_signature_and_an_empty_json_object(scripted):
