@@ -204,15 +204,14 @@ def _read_text(path: Path) -> str:
 
 def _compose(path: Path) -> Node | None:
     text = _read_text(path)
+    # A pasted non-breaking space may still parse (as text), into a file Pulumi reads otherwise
+    # than it looks: named at its line whether or not the parser stops.
+    for line, column, what, code in unicode_spaces(text):  # the loader's rule and words
+        problem, fix = say("unicode_space", what=what, code=code)
+        raise CommandError(f"{path}:{line}:{column}: not valid YAML: {problem} Fix: {fix}")
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        for line, column, what, code in unicode_spaces(text):  # the loader's rule and words
-            problem, fix = say("unicode_space", what=what, code=code)
-            raise CommandError(
-                f"{path}:{line}:{column}: not valid YAML: {problem} Fix: {fix}"
-            ) from None
-
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
         # PyYAML's words name a token or a character, never a value; redacted all the same.

@@ -22,7 +22,14 @@ from infra import monitoring as m
 from infra.secret_patterns import redact
 from infra.settings import default_function_name
 from relay_function.naming import CONVERSATION_ID_RE
-from relayctl.common import EXIT_OK, NO_PROJECT, CommandError, find_project, usage_error
+from relayctl.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    NO_PROJECT,
+    CommandError,
+    find_project,
+    usage_error,
+)
 from relayctl.stack_config import read_stack, stack_file
 
 GCLOUD = "gcloud"
@@ -185,14 +192,27 @@ def run(args: argparse.Namespace) -> int:
     print()
 
     gcloud = shutil.which(GCLOUD)
+    # Without gcloud, or logged out, no log line was read: that is not a success (exit 1), even
+    # though the query above lets the reader run it themselves.
+    not_run = None
     if gcloud is None:
-        print("gcloud is not installed here, so the query was not run. Paste it above.")
+        not_run = (
+            "gcloud is not installed here, so the query was not run: paste it into the Logs "
+            "Explorer link above, or install the Google Cloud CLI "
+            "(https://cloud.google.com/sdk/docs/install) and run this again."
+        )
     elif not _logged_in(gcloud):
-        print("gcloud is installed but not logged in: run `gcloud auth login`, then again.")
+        not_run = (
+            "gcloud is installed but not logged in, so the query was not run: run "
+            "`gcloud auth login`, then this again."
+        )
     else:
         _show(_run([gcloud, *command[1:]]), args.conversation)
     print()
     print(JAM_PORTAL_HINT)
+    if not_run is not None:
+        print(f"\nfailed: {not_run}")
+        return EXIT_FAILED
     return EXIT_OK
 
 
