@@ -16,6 +16,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,7 @@ def calls_log(tmp_path: Path) -> Path:
     return tmp_path / "pulumi-calls.jsonl"
 
 
-def calls(log: Path) -> list[dict[str, str]]:
+def calls(log: Path) -> list[dict[str, Any]]:
     if not log.exists():
         return []
     return [json.loads(line) for line in log.read_text().splitlines()]
