@@ -262,7 +262,7 @@ def test_a_bare_403_is_not_public_with_both_fixes():
     assert reason.startswith("not public: Google's front end refused the call (403)")
     assert "`pulumi config set publicAccess allUsers --stack prod`" in reason
     assert "`publicAccess allUsersWithPolicyException`" in reason
-    assert "docs/deploy.md#public-access" in reason
+    assert reason.endswith("instead, see docs/deploy.md#public-access")
 
 
 def test_a_403_with_the_relays_json_is_not_the_front_end():
@@ -355,7 +355,15 @@ def test_what_is_not_a_relay_url_is_a_usage_error(given):
     with pytest.raises(CommandError) as raised:
         relay_base(given)
     assert raised.value.exit_code == 2
-    assert "https://HOST/PATH" in str(raised.value)
+    assert str(raised.value) == (
+        "the relay URL must look like https://HOST/PATH (`relayctl endpoints` prints it), "
+        "without a query"
+    )
+
+
+def test_a_url_python_cannot_split_is_a_usage_error_too():
+    with pytest.raises(CommandError, match="must look like"):
+        relay_base("https://[::1/relay")  # an unclosed IPv6 bracket: urlsplit raises
 
 
 # --- run(): the whole check over HTTP ------------------------------------------------------
@@ -408,6 +416,20 @@ def test_a_health_answer_without_a_route_count_is_not_the_relays(project, script
     code, lines = run(project, capsys, url=server.url, stack="dev")
     assert code == EXIT_FAILED
     assert lines[1] == f"health: HTTP 200 without the relay's answer; is {server.url} the relay?"
+
+
+def test_a_bare_500_health_is_relay_down_too(project, scripted, capsys, as_cloud):
+    server = scripted({"/health": (500, "<html>Internal Server Error</html>")})
+    _, lines = run(project, capsys, url=server.url, stack="dev")
+    assert lines[1].startswith("health: relay down: HTTP 500 from Google's front end")
+
+
+def test_a_health_problem_and_a_route_problem_both_count(project, scripted, capsys):
+    """Two problems never cancel out into an "ok"."""
+    server = scripted({"/workflows/billing-handoff": (503, {"outcome": "not_configured"})})
+    code, lines = run(project, capsys, url=server.url, stack="dev")
+    assert code == EXIT_FAILED
+    assert lines[-1] == "failed: 0 of 1 workflows ready."
 
 
 def test_a_bare_5xx_health_is_relay_down(project, scripted, capsys, as_cloud):
@@ -696,3 +718,25 @@ def test_a_redirect_is_not_followed(scripted):
     server = scripted({"/health": (302, "/elsewhere"), "/elsewhere": healthy(1)})
     assert probe("GET", server.url + "/health", 5) == Answer(302, None)
     assert server.seen == [("GET", "/health")]
+
+
+def test_check_help_says_what_each_option_is_for():
+    parser = argparse.ArgumentParser(prog="relayctl check")
+    check.add_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    assert "--url RELAY_URL" in text
+    assert "such as a local `relayctl serve` at http://127.0.0.1:8080" in text
+    assert (
+        "computed from Pulumi.NAME.yaml (gcp:project, gcp:region, functionName; no Pulumi CLI"
+        in text
+    )
+    assert "--timeout TIMEOUT seconds to wait for each answer (default 10)" in text
+
+
+def test_answers_and_verdicts_cannot_be_changed_after_the_fact():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Answer(401, "signature_rejected").status = 200  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        classify(BILLING, Answer(404, None), CloudAdvice("dev")).ready = True  # type: ignore[misc]
