@@ -173,6 +173,20 @@ def test_a_route_count_must_be_an_integer(routes):
     assert read_answer(200, body).routes is None
 
 
+def test_an_answer_is_read_up_to_64_kib(scripted):
+    """The relay's answers are small: a body past 64 KiB is cut there, so no longer JSON."""
+    document = {"outcome": "signature_rejected", "pad": ""}
+    room = check.MAX_ANSWER_BYTES - len(json.dumps(document))
+    server = scripted(
+        {
+            "/fits": (401, {**document, "pad": "x" * room}),
+            "/over": (401, {**document, "pad": "x" * (room + 1)}),
+        }
+    )
+    assert probe("POST", server.url + "/fits", 5) == Answer(401, "signature_rejected")
+    assert probe("POST", server.url + "/over", 5) == Answer(401, None)
+
+
 @pytest.mark.parametrize(
     "body", [b"<html>403 Forbidden</html>", b"[1, 2]", b'"text"', b"", b'{"outcome": 7}']
 )
@@ -205,6 +219,22 @@ def test_a_bare_401_is_not_the_relay():
     verdict = classify(BILLING, Answer(401, None), CloudAdvice("dev"))
     assert verdict.reason.startswith("not the relay: HTTP 401 without the relay's answer")
     assert "relayctl endpoints --stack dev" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer(503, "not_configured"),
+        Answer(404, "unknown_route"),
+        Answer(403, None),
+        Answer(503, None),
+        Answer(404, None),
+        Answer(200, "ignored"),
+    ],
+)
+@pytest.mark.parametrize("advice", [CloudAdvice("dev"), LocalAdvice()], ids=["cloud", "local"])
+def test_every_other_answer_is_not_ready(answer, advice):
+    assert classify(BILLING, answer, advice).ready is False
 
 
 def test_a_relay_answer_out_of_the_table_is_unexpected():
@@ -517,8 +547,10 @@ def test_neither_url_nor_stack_is_a_usage_error(project):
     with pytest.raises(CommandError) as raised:
         check.run(args(project))
     assert raised.value.exit_code == 2
-    assert "--stack STACK" in str(raised.value)
-    assert "--url RELAY_URL" in str(raised.value)
+    assert str(raised.value) == (
+        "say which relay: --stack STACK (the relay URL computed from Pulumi.STACK.yaml) or "
+        "--url RELAY_URL"
+    )
 
 
 # --- --stack: the URL from the stack file, no Pulumi CLI --------------------------------------
