@@ -176,7 +176,7 @@ def test_a_route_count_must_be_an_integer(routes):
 def test_an_answer_is_read_up_to_64_kib(scripted):
     """The relay's answers are small: a body past 64 KiB is cut there, so no longer JSON."""
     document = {"outcome": "signature_rejected", "pad": ""}
-    room = check.MAX_ANSWER_BYTES - len(json.dumps(document))
+    room = 64 * 1024 - len(json.dumps(document))
     server = scripted(
         {
             "/fits": (401, {**document, "pad": "x" * room}),
@@ -755,14 +755,22 @@ def test_a_redirect_is_not_followed(scripted):
 def test_check_help_says_what_each_option_is_for():
     parser = argparse.ArgumentParser(prog="relayctl check")
     check.add_arguments(parser)
-    text = " ".join(parser.format_help().split())
-    assert "--url RELAY_URL" in text
-    assert "such as a local `relayctl serve` at http://127.0.0.1:8080" in text
-    assert (
-        "computed from Pulumi.NAME.yaml (gcp:project, gcp:region, functionName; no Pulumi CLI"
-        in text
+    options = {a.option_strings[-1]: (a.metavar, a.help) for a in parser._actions}
+    assert options["--stack"] == (
+        "NAME",
+        "check the workflows deployed to NAME; without --url, at the relay URL computed from "
+        "Pulumi.NAME.yaml (gcp:project, gcp:region, functionName; no Pulumi CLI needed)",
     )
-    assert "--timeout TIMEOUT seconds to wait for each answer (default 10)" in text
+    assert options["--url"] == (
+        "RELAY_URL",
+        "probe this relay instead (its relay URL or an Endpoint URL), such as a local "
+        "`relayctl serve` at http://127.0.0.1:8080",
+    )
+    assert options["--file"] == (
+        "F",
+        "the workflows file (default: workflows.yaml of the project you are in)",
+    )
+    assert options["--timeout"] == (None, "seconds to wait for each answer (default 10)")
 
 
 def test_answers_and_verdicts_cannot_be_changed_after_the_fact():
