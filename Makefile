@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 
-.PHONY: install venv-check lint test demo bench verify-pins clean
+.PHONY: install demo-install venv-check lint test demo bench verify-pins clean
 
 # Prints "MAJOR.MINOR ok|old EXECUTABLE". Written so Python 2 runs it too: whoever has only an
 # old interpreter gets one line saying what is needed, not a page of pip resolver output.
@@ -53,8 +54,20 @@ lint: install
 test: lint
 	$(PY) -m pytest
 
-demo: install
-	$(VENV)/bin/relayctl demo
+# The demo needs only what it runs (requirements-demo.txt), not the whole toolchain; a .venv
+# that `make install` completed already has it. Run as a module from this folder: no install
+# of the checkout itself is needed.
+$(DEMO_STAMP): requirements-demo.txt relay_function/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-demo.txt
+	touch $@
+
+demo-install: venv-check
+	@if [ -f $(STAMP) ] && $(MAKE) --no-print-directory -q $(STAMP); then :; \
+	else $(MAKE) --no-print-directory -q $(DEMO_STAMP) || $(MAKE) --no-print-directory $(DEMO_STAMP); fi
+
+demo: demo-install
+	$(PY) -m relayctl demo
 
 bench: install
 	$(PY) bench/run.py

@@ -22,7 +22,9 @@ which part of a URL is wrong (``infra.intercom_url``); each stack's environment 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
@@ -73,6 +75,17 @@ _SCALARS = {
     if tag and tag.rpartition(":")[2] in ("int", "float", "bool", "null")
 }
 _OPAQUE = object()  # a value JSON has no type for (a date, a custom tag, a recursive alias)
+# Space characters YAML reads as text: its white space is U+0020 and tab only (YAML 1.2.2, 5.5
+# "White Space Characters"). Pasted where a space was meant, they break the structure, and the
+# parser's error lands wherever the broken structure ends, often lines later.
+UNICODE_SPACES = {
+    "\u00a0": "A non-breaking space (U+00A0)",
+    "\u2007": "A figure space (U+2007)",
+    "\u202f": "A narrow non-breaking space (U+202F)",
+    "\u3000": "An ideographic space (U+3000)",
+}
+# Where a space was meant: after indentation, a sequence's dash or a plain key's colon.
+_SPACE_SLOT_RE = re.compile(r"(?:-[ \t]*)*(?:-|[A-Za-z0-9_.$-]+:)?")
 _Path = tuple[str | int, ...]
 _KeyUse = tuple[str, "ConfigRef", int]  # a config key's field, reference and workflow index
 
@@ -208,6 +221,16 @@ def missing_config_problems(
     return tuple(problems)
 
 
+def unicode_spaces(text: str) -> Iterator[tuple[int, int, str, str]]:
+    """Each space character YAML takes for text where a space was meant (indentation, after a
+    dash or a key's colon): (line, column, what it is, its code point), 1-based."""
+    ignored = " \t" + "".join(UNICODE_SPACES)
+    for number, line in enumerate(text.split("\n"), start=1):
+        for column, char in enumerate(line):
+            if char in UNICODE_SPACES and _SPACE_SLOT_RE.fullmatch(line[:column].strip(ignored)):
+                yield number, column + 1, UNICODE_SPACES[char], f"U+{ord(char):04X}"
+
+
 def _fail(filename: str, offset: int, name: str, text: str | bytes = "", **fields: Any) -> Any:
     """An error for one problem at a character (or byte) offset of the file."""
     newline: Any = b"\n" if isinstance(text, bytes) else "\n"
@@ -237,7 +260,10 @@ class _Document:
             self.at(*_position(node), self._label(path), words)
 
     def read(self, text: str) -> tuple[Workflow, ...]:
-        self.root = self._compose(text)
+        # A pasted non-breaking space misplaces every later message: it alone is reported.
+        for line, column, what, code in unicode_spaces(text):
+            self.at(line, column, None, say("unicode_space", what=what, code=code))
+        self.root = None if self.errors else self._compose(text)
         if self.root is None:
             return ()
         entries = self._node(("workflows",))
@@ -247,6 +273,8 @@ class _Document:
             ids = [v for k, v in pairs if _is_str(k) and k.value == "id"][:1]
             visible = [v.value for v in ids if _is_str(v) and _nameable(v.value)]
             self.labels.append(visible[0] if visible else None)
+        for index, entry in enumerate(self.entries):
+            self._dedented_config(entry, index)
         try:
             self.data = self._data(self.root, ())
         except RecursionError:
@@ -340,6 +368,27 @@ class _Document:
                 keys.setdefault(key, key_node)
         self.built[id(node)] = built
         return built
+
+    def _dedented_config(self, entry: Node, index: int) -> None:
+        """``config:`` written level with its field instead of below it: the field reads as
+        empty and ``config`` as a key of the workflow. Said once, as the indentation slip it is
+        (the schema's two errors for it, empty field and unknown key, are kept quiet)."""
+        pairs = entry.value if isinstance(entry, MappingNode) else []
+        for (field_key, field_value), (key, _) in itertools.pairwise(pairs):
+            if (
+                _is_str(key)
+                and key.value == "config"
+                and _is_str(field_key)
+                and field_key.value in _KEY_SUFFIX
+                and isinstance(field_value, ScalarNode)
+                and field_value.tag == _NULL
+                and not field_value.value
+            ):
+                self.quiet.update((id(key), id(field_value)))
+                words = say(
+                    "config_dedented", field=field_key.value, field_line=_position(field_key)[0]
+                )
+                self.at(*_position(key), self.labels[index], words)
 
     def _secret(self, node: Any, path: _Path, role: str) -> Any:
         """A string's value; a ``whsec_`` signing secret in it is an error, reported once.

@@ -16,17 +16,13 @@ from collections.abc import Sequence
 from relayctl.common import (
     DEFAULT_SECRETS_FILE,
     DEFAULT_WORKFLOWS_FILE,
+    EXAMPLE_WORKFLOWS_FILE,
+    EXIT_USAGE,
+    NO_PROJECT,
     CommandError,
     err,
     find_workflows_file,
 )
-
-DESCRIPTION = """\
-Operate the Jam -> Intercom Fin relay from a checkout. Nothing here needs a cloud account
-except `endpoints`, which reads a deployed stack's outputs through the Pulumi CLI.
-Exit codes: 0 ok, 1 the checked thing is wrong (preflight: something will fail, or Google
-cannot be reached), 2 usage error, 3 preflight could not tell something (and nothing will
-fail)."""
 
 # name -> (module, one-line help, example)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
@@ -56,9 +52,16 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "sign a Jam-shaped event with a route's signing secret, post it, explain the answer",
         "relayctl send-test-event https://RELAY_URL --workflow billing-handoff",
     ),
+    "add": (
+        "add",
+        "add a workflow in one guided step: its Intercom URL in, its Endpoint URL out for Jam, "
+        "Jam's signing secret in; stored with `pulumi config set --secret`, never echoed",
+        "relayctl add billing-handoff --stack dev",
+    ),
     "endpoints": (
         "endpoints",
-        "print the Jam setup table (Endpoint URL per workflow) from a deployed stack's outputs",
+        "print each workflow's Endpoint URL and Jam setup, from the stack file (before or after "
+        "any deploy)",
         "relayctl endpoints --stack dev",
     ),
     "preflight": (
@@ -86,18 +89,37 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
 }
 # Subcommands whose module declares its own arguments (``add_arguments(parser)``); the module is
 # imported only to build the parser, so keep its top-level imports light.
-SELF_DESCRIBING = ("preflight", "check", "trace", "completion")
+SELF_DESCRIBING = ("add", "preflight", "check", "trace", "completion")
+
+# What each subcommand reaches beyond this machine; every other one runs on it alone (files,
+# git, and 127.0.0.1). tests/cli/test_cli_help.py checks each subcommand is in exactly one.
+REACHES: dict[str, str] = {
+    "add": "your Pulumi backend, through the Pulumi CLI, when it stores the two secrets",
+    "preflight": "Google Cloud's APIs, read-only, with your credentials",
+    "check": "the relay's URLs over HTTPS (unsigned probes; nothing reaches Intercom)",
+    "send-test-event": "the URL you give, over HTTP(S)",
+    "serve": "your Intercom URLs, when an event it receives is forwarded",
+    "trace": "Google Cloud Logging, through gcloud",
+}
+OFFLINE = ("demo", "validate", "plan", "endpoints", "completion")
+DESCRIPTION = (
+    "Operate the Jam -> Intercom Fin relay from your project folder (the one holding Pulumi.yaml "
+    "and workflows.yaml).\n\n"
+    f"On this machine only, no account needed: {', '.join(OFFLINE)}.\n"
+    "Beyond it:\n"
+    + "".join(f"  {name}: {what}\n" for name, what in REACHES.items())
+    + "\nExit codes: 0 ok, 1 the checked thing is wrong (preflight: something will fail, or "
+    "Google cannot be reached), 2 usage error, 3 preflight could not tell something (and "
+    "nothing will fail)."
+)
 
 
-def _add_file(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--file",
-        metavar="F",
-        help=(
-            f"the workflows file (default: the {DEFAULT_WORKFLOWS_FILE} of the project folder "
-            "you are in, looked for from the current folder upwards)"
-        ),
+def _add_file(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    default = default or (
+        f"the {DEFAULT_WORKFLOWS_FILE} of the project folder you are in, looked for from the "
+        "current folder upwards"
     )
+    parser.add_argument("--file", metavar="F", help=f"the workflows file (default: {default})")
 
 
 def _add_secrets_file(parser: argparse.ArgumentParser) -> None:
@@ -132,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
-    _add_file(add("demo"))
+    _add_file(add("demo"), default="the examples/workflows.yaml relayctl ships with")
 
     validate = add("validate")
     _add_file(validate)
@@ -198,7 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     endpoints = add("endpoints")
-    endpoints.add_argument("--stack", metavar="NAME", help="default: the selected Pulumi stack")
+    endpoints.add_argument(
+        "--stack",
+        metavar="NAME",
+        help="read Pulumi.NAME.yaml (default: the project's only Pulumi.<stack>.yaml)",
+    )
+    _add_file(endpoints)
 
     for name in SELF_DESCRIBING:
         importlib.import_module(f"relayctl.{SUBCOMMANDS[name][0]}").add_arguments(add(name))
@@ -207,8 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.file_given = getattr(args, "file", None) is not None
     if getattr(args, "file", "") is None:  # --file not given: the project you are in
-        args.file = str(find_workflows_file())
+        found = EXAMPLE_WORKFLOWS_FILE if args.command == "demo" else find_workflows_file()
+        if found is None and args.command != "send-test-event":  # it only looks a key up
+            err(f"usage: {NO_PROJECT}")
+            return EXIT_USAGE
+        args.file = None if found is None else str(found)
     module = importlib.import_module(f"relayctl.{SUBCOMMANDS[args.command][0]}")
     try:
         code: int = module.run(args)

@@ -18,9 +18,15 @@ EXIT_USAGE = 2  # the command was asked for something it cannot do (argparse use
 
 DEFAULT_WORKFLOWS_FILE = "workflows.yaml"
 DEFAULT_SECRETS_FILE = ".relay-secrets.env"
-# A project folder holds both; the checkout this package was installed from is the fallback.
+# A project folder holds both.
 PROJECT_FILES = ("Pulumi.yaml", DEFAULT_WORKFLOWS_FILE)
 OWN_CHECKOUT = Path(__file__).resolve().parents[1]
+# The example workflows `relayctl demo` runs (the checkout's own workflows.yaml starts empty).
+EXAMPLE_WORKFLOWS_FILE = OWN_CHECKOUT / "examples" / DEFAULT_WORKFLOWS_FILE
+NO_PROJECT = (
+    "no project here: neither this folder nor any folder above it holds Pulumi.yaml and "
+    f"{DEFAULT_WORKFLOWS_FILE}. Run relayctl from your project folder, or pass --file PATH."
+)
 
 
 class CommandError(Exception):
@@ -57,28 +63,51 @@ def is_project(folder: Path) -> bool:
     return all((folder / name).is_file() for name in PROJECT_FILES)
 
 
-def find_workflows_file(cwd: Path | None = None) -> Path:
-    """The workflows file of the project you are in, so commands work from any subfolder.
-
-    The nearest folder from ``cwd`` upwards holding Pulumi.yaml and workflows.yaml; else the
-    checkout relayctl runs from (an installed ``relayctl`` called from elsewhere). The path is
-    relative when the file is in ``cwd`` itself, absolute otherwise, so output names it plainly.
-    """
+def find_project(cwd: Path | None = None) -> Path | None:
+    """The nearest folder from ``cwd`` upwards holding Pulumi.yaml and workflows.yaml."""
     here = (cwd or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if is_project(folder):
-            return (
-                Path(DEFAULT_WORKFLOWS_FILE) if folder == here else folder / DEFAULT_WORKFLOWS_FILE
-            )
-    if is_project(OWN_CHECKOUT):
-        return OWN_CHECKOUT / DEFAULT_WORKFLOWS_FILE
-    return Path(DEFAULT_WORKFLOWS_FILE)  # reported as missing by load_or_fail
+    return next((folder for folder in (here, *here.parents) if is_project(folder)), None)
+
+
+def find_workflows_file(cwd: Path | None = None) -> Path | None:
+    """The workflows file of the project you are in, so commands work from any subfolder; None
+    outside any project (never relayctl's own checkout: checking that instead of the user's
+    file would answer a question nobody asked). The path is relative when the file is in
+    ``cwd`` itself, absolute otherwise, so output names it plainly."""
+    here = (cwd or Path.cwd()).resolve()
+    folder = find_project(here)
+    if folder is None:
+        return None
+    return Path(DEFAULT_WORKFLOWS_FILE) if folder == here else folder / DEFAULT_WORKFLOWS_FILE
+
+
+def workflows_path(file: str | None) -> Path:
+    """``--file`` as given, else the project's file; a usage error outside any project."""
+    if file is not None:
+        return Path(file)
+    found = find_workflows_file()
+    if found is None:
+        raise usage_error(NO_PROJECT)
+    return found
+
+
+def file_problem(path: Path, what: str = "file") -> str | None:
+    """Why ``path`` cannot be read as a file, with the fix; None when it is a file."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        inside = path / DEFAULT_WORKFLOWS_FILE
+        hint = f" (did you mean {inside}?)" if what == "file" and inside.is_file() else ""
+        return f"{path}: a folder, not a {what}: pass the {what} itself{hint}."
+    if path.exists():
+        return f"{path}: not a regular {what}."
+    return f"{path}: no such {what}. Run from the project folder or pass --file PATH."
 
 
 def load_or_fail(path: str | Path) -> WorkflowsFile:
     """Load a workflows file, printing every problem; raise CommandError if it is unusable."""
-    if not Path(path).is_file():
-        raise usage_error(f"{path}: no such file. Run from the project folder or pass --file PATH.")
+    if (unusable := file_problem(Path(path))) is not None:
+        raise usage_error(unusable)
     from infra.workflows import WorkflowsFileError, load_workflows
 
     try:

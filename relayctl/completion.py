@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-import shtab
-
 from relayctl.common import EXIT_OK
+
+# shtab is imported when a script is printed, not when the parser is built: every command builds
+# it, and `make demo` installs only what the demo runs (requirements-demo.txt).
 
 SHELLS = ("bash", "zsh")
 # Options that name a file: complete them with paths.
@@ -26,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def script(shell: str) -> str:
+    import shtab
+
     from relayctl.cli import build_parser  # the full parser; cli imports this module lazily
 
     parser = build_parser()
@@ -34,6 +37,8 @@ def script(shell: str) -> str:
 
 
 def _complete_files(parser: argparse.ArgumentParser) -> None:
+    import shtab
+
     for action in parser._actions:  # argparse has no public walk over actions
         if any(option in FILE_OPTIONS for option in action.option_strings):
             action.complete = shtab.FILE  # type: ignore[attr-defined]

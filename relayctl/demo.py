@@ -130,9 +130,13 @@ def run(args: argparse.Namespace) -> int:
             results.append(False)
         finally:
             relay.stop()
-    step("Endpoint URLs to register in Jam once deployed (`pulumi up` prints the relay URL)")
+    step("Endpoint URLs to register in Jam (known before any deploy)")
     for workflow in workflows:
         print(f"    {workflow.id}: <relay URL>{workflow.route_path}")
+    print(
+        "    For your own stack, `relayctl endpoints --stack STACK` prints each one in full from "
+        "Pulumi.STACK.yaml, and `relayctl add ID --stack STACK` adds a workflow."
+    )
     step("Shut down the relay and the stand-in Intercom")
     if all(results):
         print("\nDemo passed. Next: `make test`, then README.md, 'Path to production'.")

@@ -1,85 +1,88 @@
-"""``relayctl endpoints``: the Jam setup table, from the stack's outputs (needs the Pulumi CLI)."""
+"""``relayctl endpoints``: each workflow's Endpoint URL and Jam setup, from the stack file.
+
+No Pulumi CLI, no deploy and no network: the relay URL is Google's deterministic function URL,
+computed from ``gcp:project``, ``gcp:region`` and ``functionName`` by infra/urls.py, the same
+code the program's ``relay_url`` and ``endpoints`` outputs come from. So the URL printed before
+the first ``pulumi up`` is the one the deployed stack reports.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
-from typing import Any
+from pathlib import Path
 
-from relayctl.common import EXIT_FAILED, EXIT_OK
-
-PULUMI_TIMEOUT_SECONDS = 120
-INSTALL_HINT = (
-    "The Pulumi CLI is not on PATH. Install it (https://www.pulumi.com/docs/install/, e.g. "
-    "`curl -fsSL https://get.pulumi.com | sh`), log in with `pulumi login`, then run this again."
-)
-
-
-def read_outputs(stack: str | None) -> dict[str, Any] | str:
-    """The stack's outputs, or a message saying why they could not be read."""
-    pulumi = shutil.which("pulumi")
-    if pulumi is None:
-        return INSTALL_HINT
-    command = [pulumi, "stack", "output", "--json"] + (["--stack", stack] if stack else [])
-    try:
-        done = subprocess.run(  # noqa: S603 (fixed argv, no shell)
-            command, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_SECONDS, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"`pulumi stack output` did not run ({exc.__class__.__name__})."
-    if done.returncode != 0:
-        detail = done.stderr.strip().splitlines()[-1:] or ["no error text"]
-        return f"`pulumi stack output` failed (exit {done.returncode}): {detail[0]}"
-    try:
-        outputs = json.loads(done.stdout)
-    except ValueError:
-        return "`pulumi stack output --json` did not print JSON."
-    if not isinstance(outputs, dict):
-        return "`pulumi stack output --json` did not print a JSON object."
-    return outputs
-
-
-def render(outputs: dict[str, Any]) -> str | None:
-    """The table, or None when the stack has not exported endpoints (not deployed yet)."""
-    endpoints = outputs.get("endpoints")
-    if not isinstance(endpoints, dict) or not endpoints:
-        return None
-    width = max(len("workflow"), *(len(str(k)) for k in endpoints))
-    lines = [f"Relay URL: {outputs.get('relay_url', '(not exported)')}", ""]
-    lines.append(f"{'workflow'.ljust(width)}  Endpoint URL (paste into Jam)")
-    lines += [f"{str(wid).ljust(width)}  {url}" for wid, url in sorted(endpoints.items())]
-    setup = outputs.get("jam_setup")
-    if setup:
-        lines += ["", "Jam setup:", _describe(setup, indent=2)]
-    return "\n".join(lines)
-
-
-def _describe(value: Any, indent: int) -> str:
-    """Readable text for whatever shape the setup output has (text, lists, nested objects)."""
-    pad = " " * indent
-    if isinstance(value, dict):
-        parts = []
-        for key, item in value.items():
-            if isinstance(item, (dict, list)):
-                parts.append(f"{pad}{key}:\n{_describe(item, indent + 2)}")
-            else:
-                parts.append(f"{pad}{key}: {item}")
-        return "\n".join(parts)
-    if isinstance(value, list):
-        return "\n".join(f"{pad}- {item}" for item in value)
-    return "\n".join(pad + line for line in str(value).splitlines())
+from infra.urls import endpoint_url
+from infra.workflows import ConfigRef, LiteralUrl, Workflow
+from relayctl.common import EXIT_OK, load_or_fail
+from relayctl.stack_config import StackConfig, default_stack, read_stack
 
 
 def run(args: argparse.Namespace) -> int:
-    outputs = read_outputs(args.stack)
-    if isinstance(outputs, str):
-        print(f"failed: {outputs}")
-        return EXIT_FAILED
-    table = render(outputs)
-    if table is None:
-        print("failed: the stack exports no `endpoints`. Has `pulumi up` run on it?")
-        return EXIT_FAILED
-    print(table)
+    path = Path(args.file)
+    project_dir = path.resolve().parent
+    stack = read_stack(project_dir, default_stack(project_dir, args.stack))
+    base = stack.relay_url()
+    path = stack_workflows_file(args, stack)
+    workflows = load_or_fail(path).for_stack(stack.stack)
+    print(f"Stack '{stack.stack}' ({stack.path.name}, {path}): relay URL {base}")
+    if not workflows:
+        print(
+            f"\nNo workflow is deployed to stack '{stack.stack}' yet. Add one with "
+            f"`relayctl add ID --stack {stack.stack}`."
+        )
+        return EXIT_OK
+    for workflow in workflows:
+        print()
+        print("\n".join(setup_block(workflow, stack, endpoint_url(base, workflow.id))))
+    print(
+        "\nThese URLs are known before any deploy: register them in Jam now, store each "
+        f"signing secret, then run `pulumi up --stack {stack.stack}` once."
+    )
     return EXIT_OK
+
+
+def stack_workflows_file(args: argparse.Namespace, stack: StackConfig) -> Path:
+    """``--file`` when given, else the file the stack deploys (its ``workflowsFile``)."""
+    if getattr(args, "file_given", True):
+        return Path(args.file)
+    settings = stack.usable_settings()
+    return Path(args.file).parent / settings.workflows_file
+
+
+def setup_block(workflow: Workflow, stack: StackConfig, url: str) -> list[str]:
+    """The Jam setup for one workflow, in words a person follows."""
+    stored = stack.present_keys()
+    lines = [
+        f"{workflow.id}",
+        f"  Endpoint URL:   {url}",
+        f"  Subscribe to:   {', '.join(workflow.events)}",
+    ]
+    intercom = workflow.intercom_webhook_url
+    if isinstance(intercom, LiteralUrl):
+        lines.append("  Intercom URL:   written in the workflows file (not shown)")
+    else:
+        lines.append(f"  Intercom URL:   {_state(stored.get(intercom.key), intercom, stack)}")
+    secret = workflow.jam_signing_secret
+    if secret is None:
+        lines.append(
+            "  Signing secret: no key in the workflows file yet; "
+            f"`relayctl add {workflow.id} --stack {stack.stack}` adds one and stores it"
+        )
+    else:
+        state = _state(stored.get(secret.key), secret, stack)
+        lines.append(f"  Signing secret: {state}")
+        if stored.get(secret.key) is not True:
+            lines.append(
+                "    once Jam shows it for this endpoint: "
+                f"`relayctl add {workflow.id} --stack {stack.stack}`"
+            )
+    return lines
+
+
+def _state(secure: bool | None, ref: ConfigRef, stack: StackConfig) -> str:
+    if secure is True:
+        return f"stored ({ref.key}, encrypted)"
+    command = f"pulumi config set --secret {ref.key} --stack {stack.stack}"
+    if secure is False:
+        return f"in plain text in {stack.path.name} ({ref.key}): store it again with `{command}`"
+    return f"not stored yet ({ref.key})"

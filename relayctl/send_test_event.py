@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from infra.workflows import ConfigRef, WorkflowsFileError, load_workflows
+from infra.workflows import Workflow, WorkflowsFileError, load_workflows
 from relay_function.naming import (
     ROUTE_PREFIX,
     intercom_url_env,
@@ -78,7 +78,7 @@ def endpoint_url(endpoint: str, workflow_id: str) -> str:
     return endpoint.rstrip("/") + route_path(workflow_id)
 
 
-def find_signing_secret(args: argparse.Namespace) -> str:
+def find_signing_secret(args: argparse.Namespace, workflow: Workflow | None) -> str:
     """--secret-env VAR, else the relay's env name, else the secrets file (env or config key)."""
     if args.secret_env:
         value = os.environ.get(args.secret_env, "").strip()
@@ -89,7 +89,8 @@ def find_signing_secret(args: argparse.Namespace) -> str:
     if args.secrets_file and not secrets_path.is_file():
         raise usage_error(f"--secrets-file {secrets_path}: no such file.")
     source = SecretSource.load(secrets_path if secrets_path.is_file() else None)
-    found = source.signing_secret(args.workflow, _config_ref(Path(args.file), args.workflow))
+    ref = workflow.jam_signing_secret if workflow is not None else None
+    found = source.signing_secret(args.workflow, ref)
     if found is None:
         raise usage_error(
             f"no signing secret for workflow '{args.workflow}': set "
@@ -99,19 +100,38 @@ def find_signing_secret(args: argparse.Namespace) -> str:
     return found
 
 
-def _config_ref(workflows_path: Path, workflow_id: str) -> ConfigRef | None:
-    """The workflow's signing-secret config key, if the file is at hand and valid."""
-    if not workflows_path.is_file():
+def file_workflow(file: str | None, workflow_id: str) -> Workflow | None:
+    """The workflow as the workflows file has it (its signing-secret key, its events), if the
+    file is at hand and valid: it is not needed to send, and `validate` reports its problems."""
+    if file is None or not Path(file).is_file():
         return None
+    workflows_path = Path(file)
     try:
         workflows_file = load_workflows(workflows_path)
     except WorkflowsFileError:
-        return None  # not needed to send; `validate` reports file problems
+        return None
     for workflow in workflows_file.workflows:
         if workflow.id == workflow_id:
-            return workflow.jam_signing_secret
+            return workflow
     err(f"warning: {workflows_path} has no workflow '{workflow_id}'; the relay may answer 404.")
     return None
+
+
+def ignored_hint(event_type: str, workflow: Workflow | None) -> str:
+    """Which events the route takes, and the --event that sends one, when the file says."""
+    if workflow is None:
+        return (
+            f"Accepted but ignored: this route does not subscribe to {event_type}; its "
+            "`events:` in the workflows file list the ones it takes."
+        )
+    aliases = {name: alias for alias, name in jam_events.EVENT_ALIASES.items()}
+    takes = ", ".join(
+        f"{name} (--event {aliases[name]})" if name in aliases else name for name in workflow.events
+    )
+    return (
+        f"Accepted but ignored: workflow '{workflow.id}' does not subscribe to {event_type}; "
+        f"it takes {takes}."
+    )
 
 
 def check_secrets(secrets: list[str]) -> None:
@@ -192,7 +212,8 @@ def _outcome(body: str) -> str | None:
 def run(args: argparse.Namespace) -> int:
     url = endpoint_url(args.endpoint, args.workflow)
     local = is_local(url)
-    secrets = find_signing_secret(args).split()
+    workflow = file_workflow(args.file, args.workflow)
+    secrets = find_signing_secret(args, workflow).split()
     check_secrets(secrets)
     event_type = jam_events.EVENT_ALIASES[args.event]
     event = jam_events.sample_event(event_type, args.conversation)
@@ -215,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
     text = response.text[:MAX_BODY_SHOWN]
     print(f"relay answered {response.status_code} {response.reason}: {text.strip()}")
     advice = local_hint(response.status_code, response.text, args.workflow) if local else None
+    if 200 <= response.status_code < 300 and _outcome(response.text) == "ignored":
+        advice = ignored_hint(event_type, workflow)
     print(f"  {advice or hint(response.status_code, response.text)}")
     # Only a delivery proves the chain end to end: "ignored" and "refused by Intercom" are 2xx
     # answers to Jam (so it stops retrying) but the workflow did not resume.

@@ -22,8 +22,15 @@ from infra import monitoring as m
 from infra.secret_patterns import redact
 from infra.settings import default_function_name
 from relay_function.naming import CONVERSATION_ID_RE
-from relayctl.common import EXIT_OK, CommandError, find_workflows_file, usage_error
-from relayctl.stack_config import project_name, read_config, stack_file
+from relayctl.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    NO_PROJECT,
+    CommandError,
+    find_project,
+    usage_error,
+)
+from relayctl.stack_config import read_stack, stack_file
 
 GCLOUD = "gcloud"
 GCLOUD_TIMEOUT_SECONDS = 120
@@ -85,12 +92,13 @@ def _stack_target(project_dir: Path, stack: str) -> Target:
     path = stack_file(project_dir, stack)
     if not path.is_file():
         raise usage_error(f"{path}: no such stack file. Pass --project, or run from the project.")
-    config = read_config(project_dir, stack)
-    project = config.get("gcp:project")
-    function = config.get(f"{project_name(project_dir)}:functionName")
+    config = read_stack(project_dir, stack)
+    project, function = config.get("gcp:project"), config.get(f"{config.project}:functionName")
     return Target(
-        project if isinstance(project, str) else None,
-        function if isinstance(function, str) and function else default_function_name(stack),
+        project.value if project and isinstance(project.value, str) else None,
+        function.value
+        if function and isinstance(function.value, str) and function.value
+        else default_function_name(stack),
         stack,
     )
 
@@ -98,7 +106,10 @@ def _stack_target(project_dir: Path, stack: str) -> Target:
 def _target(args: argparse.Namespace) -> Target:
     target = Target(None, None, None)
     if args.stack:
-        target = _stack_target(Path(find_workflows_file()).resolve().parent, args.stack)
+        project_dir = find_project()
+        if project_dir is None:
+            raise usage_error(f"{NO_PROJECT} Or pass --project ID instead of --stack.")
+        target = _stack_target(project_dir, args.stack)
     project = args.project or target.project
     if project is not None and not PROJECT_ID_RE.fullmatch(project):
         raise usage_error(f"{project!r} is not a Google Cloud project id.")
@@ -181,14 +192,27 @@ def run(args: argparse.Namespace) -> int:
     print()
 
     gcloud = shutil.which(GCLOUD)
+    # Without gcloud, or logged out, no log line was read: that is not a success (exit 1), even
+    # though the query above lets the reader run it themselves.
+    not_run = None
     if gcloud is None:
-        print("gcloud is not installed here, so the query was not run. Paste it above.")
+        not_run = (
+            "gcloud is not installed here, so the query was not run: paste it into the Logs "
+            "Explorer link above, or install the Google Cloud CLI "
+            "(https://cloud.google.com/sdk/docs/install) and run this again."
+        )
     elif not _logged_in(gcloud):
-        print("gcloud is installed but not logged in: run `gcloud auth login`, then again.")
+        not_run = (
+            "gcloud is installed but not logged in, so the query was not run: run "
+            "`gcloud auth login`, then this again."
+        )
     else:
         _show(_run([gcloud, *command[1:]]), args.conversation)
     print()
     print(JAM_PORTAL_HINT)
+    if not_run is not None:
+        print(f"\nfailed: {not_run}")
+        return EXIT_FAILED
     return EXIT_OK
 
 

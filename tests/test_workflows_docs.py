@@ -21,8 +21,8 @@ def quoted_messages() -> list[str]:
 
 def printed_for(filename: str) -> list[str]:
     """Every line the loader prints for a file named in the doc."""
-    if filename == "workflows.yaml":  # the stack-config example
-        loaded = parse_workflows((ROOT / filename).read_text(), filename)
+    if filename == "workflows.yaml":  # the stack-config example (the demo's example file)
+        loaded = parse_workflows((ROOT / "examples" / filename).read_text(), filename)
         present = {"bugReportTriageIntercomUrl": True, "bugReportTriageJamSecret": False}
         return [str(p) for p in missing_config_problems(loaded, "dev", present)]
     folder = "valid" if (FIXTURES / "valid" / filename).exists() else "invalid"

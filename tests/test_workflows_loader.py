@@ -60,8 +60,15 @@ def with_url(url: str, workflow_id: str = "billing-handoff") -> str:
 # Valid files
 
 
+def test_the_shipped_workflows_yaml_starts_empty_and_says_how_to_add_one() -> None:
+    """A stack made from the template deploys the user's own workflows, not ours (issue 21)."""
+    shipped = ROOT / "workflows.yaml"
+    assert load_workflows(shipped).workflows == ()
+    assert "relayctl add ID --stack STACK" in shipped.read_text()
+
+
 def test_example_workflows_yaml_loads() -> None:
-    loaded = load_workflows(ROOT / "workflows.yaml")
+    loaded = load_workflows(ROOT / "examples" / "workflows.yaml")
     assert loaded.version == 1
     assert [w.id for w in loaded.workflows] == ["billing-handoff", "bug-report-triage"]
     assert loaded.warnings == ()
@@ -117,7 +124,7 @@ def test_positions_are_recorded_on_workflows_and_config_refs() -> None:
 
 
 def test_loaded_dataclasses_are_frozen() -> None:
-    loaded = load_workflows(ROOT / "workflows.yaml")
+    loaded = load_workflows(ROOT / "examples" / "workflows.yaml")
     with pytest.raises(dataclasses.FrozenInstanceError):
         loaded.workflows[0].id = "other"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -153,7 +160,7 @@ def test_aliases_are_followed() -> None:
 
 
 def test_workflow_exposes_the_shared_naming_rule() -> None:
-    workflow = load_workflows(ROOT / "workflows.yaml").workflows[0]
+    workflow = load_workflows(ROOT / "examples" / "workflows.yaml").workflows[0]
     assert (workflow.env_suffix, workflow.route_path) == (
         "BILLING_HANDOFF",
         "/workflows/billing-handoff",
@@ -1008,7 +1015,7 @@ def test_url_in_any_field_is_never_echoed(field: str) -> None:
 
 
 def example_file() -> WorkflowsFile:
-    return load_workflows(ROOT / "workflows.yaml")
+    return load_workflows(ROOT / "examples" / "workflows.yaml")
 
 
 def test_missing_intercom_url_key_is_a_problem_with_the_command() -> None:

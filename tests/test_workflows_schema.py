@@ -105,13 +105,22 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
-def test_example_workflows_yaml_passes() -> None:
-    assert list(validator().iter_errors(load_yaml(ROOT / "workflows.yaml"))) == []
+@pytest.mark.parametrize("path", ["workflows.yaml", "examples/workflows.yaml"])
+def test_shipped_workflows_files_pass(path: str) -> None:
+    assert list(validator().iter_errors(load_yaml(ROOT / path))) == []
 
 
-def test_example_points_editors_at_the_schema() -> None:
-    first_line = (ROOT / "workflows.yaml").read_text().splitlines()[0]
-    assert first_line == "# yaml-language-server: $schema=./workflows.schema.json"
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [
+        ("workflows.yaml", "./workflows.schema.json"),
+        ("examples/workflows.yaml", "../workflows.schema.json"),
+    ],
+)
+def test_shipped_files_point_editors_at_the_schema(path: str, schema: str) -> None:
+    first_line = (ROOT / path).read_text().splitlines()[0]
+    assert first_line == f"# yaml-language-server: $schema={schema}"
+    assert (ROOT / path).parent.joinpath(schema).resolve() == ROOT / "workflows.schema.json"
 
 
 @pytest.mark.parametrize("path", sorted((FIXTURES / "valid").glob("*.yaml")), ids=lambda p: p.stem)

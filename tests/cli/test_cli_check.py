@@ -1,4 +1,6 @@
-"""``relayctl check`` over real HTTP: the local relay, a 403 front end, a refused port, a stack.
+"""``relayctl check`` as a user runs it, over real HTTP: a local relay (`relayctl serve`'s
+fixes), a 403 front end, a refused port, and a stack's computed URL. Every answer's meaning and
+the cloud's fixes are pinned in process, in test_check_inprocess.py.
 
 The project's workflows.yaml (tests/cli/conftest.py) deploys billing-handoff to every stack
 (its signing secret key is billingHandoffJamSecret) and bug-report-triage to prod only (no
@@ -7,15 +9,10 @@ signing secret key yet).
 
 from __future__ import annotations
 
-import json
-import os
-import stat
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -76,12 +73,6 @@ class _FrontEnd(BaseHTTPRequestHandler):
         pass
 
 
-class _Unavailable(_FrontEnd):
-    """The front end when no instance of the service can start."""
-
-    status = 503
-
-
 def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -97,11 +88,6 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 @pytest.fixture
 def front_end_403() -> Iterator[str]:
     yield from _serve(_FrontEnd)
-
-
-@pytest.fixture
-def front_end_503() -> Iterator[str]:
-    yield from _serve(_Unavailable)
 
 
 def _lines(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -123,61 +109,54 @@ def test_no_probe_reaches_intercom(relayctl, prod_relay, intercom):
     assert "delivered" not in outcomes
 
 
-def test_a_missing_signing_secret_prints_the_command_that_sets_it(relayctl, prod_relay):
+def test_a_local_relay_gets_local_fixes_not_the_clouds(relayctl, prod_relay):
+    """`check --url` at `relayctl serve`: its secrets file and a restart, never `pulumi`."""
     result = relayctl("check", "--url", prod_relay.url, "--stack", "prod")
     assert result.returncode == 1
     lines = _lines(result)
     assert "billing-handoff: ready" in lines
     (line,) = [x for x in lines if x.startswith("bug-report-triage:")]
-    assert line.startswith("bug-report-triage: signing secret not set")
-    # No key is named in the file yet, so the line says how to add one, then set it.
-    assert "jam_signing_secret: {config: KEY}" in line
-    assert "pulumi config set --secret KEY --stack prod" in line
+    assert line.startswith(
+        "bug-report-triage: signing secret not set on this local relay: set "
+        "JAM_SIGNING_SECRET__BUG_REPORT_TRIAGE to the whsec_ secret in .relay-secrets.env"
+    )
+    assert "pulumi" not in result.stdout
     assert "failed: 1 of 2 workflows ready." in result.stdout
 
 
-def test_a_missing_secret_with_a_key_names_that_key(relayctl, intercom):
-    with _relay(intercom, {"billing-handoff": BOTH_EVENTS}, ()) as relay:
-        result = relayctl("check", "--url", relay.url, "--stack", "dev")
-    assert result.returncode == 1
+def test_a_local_relay_missing_intercom_urls_are_mentioned(relayctl, dev_relay):
+    result = relayctl("check", "--url", dev_relay.url, "--stack", "dev")
+    assert result.returncode == 0, result.stdout + result.stderr
     assert (
-        "billing-handoff: signing secret not set (or not a valid whsec_ secret): run "
-        "`pulumi config set --secret billingHandoffJamSecret --stack dev`"
+        "warning: billing-handoff: no Intercom URL (INTERCOM_WEBHOOK_URL__BILLING_HANDOFF) in "
+        "this shell's environment or .relay-secrets.env"
     ) in result.stdout
 
 
-def test_a_route_the_relay_lacks_is_reported_missing_with_the_route_count(relayctl, dev_relay):
-    # The dev relay serves one route; prod's file lists two: the prod deploy is not applied.
+def test_a_route_the_local_relay_lacks_says_restart_serve(relayctl, dev_relay):
     result = relayctl("check", "--url", dev_relay.url, "--stack", "prod")
     assert result.returncode == 1
     lines = _lines(result)
     assert any(
-        x.startswith("bug-report-triage: route missing") and "pulumi up --stack prod" in x
+        x.startswith("bug-report-triage: route missing: the local relay was started without")
         for x in lines
     )
     assert any(
         x.startswith("routes: the relay serves 1 routes, the workflows file deploys 2")
+        and x.endswith("restart `relayctl serve` with this workflows file")
         for x in lines
     )
 
 
-def test_a_403_from_the_front_end_is_not_public_with_the_invoker_fix(relayctl, front_end_403):
+def test_a_bare_403_at_a_local_url_is_not_the_relay(relayctl, front_end_403):
     result = relayctl("check", "--url", front_end_403, "--stack", "prod")
     assert result.returncode == 1
     lines = [x for x in _lines(result) if x.startswith(("billing-handoff:", "bug-report-triage:"))]
     assert len(lines) == 2
     for line in lines:
-        assert "not public" in line
-        assert "pulumi config set publicAccess allUsers --stack prod" in line
-        assert "publicAccess allUsersWithPolicyException" in line
-        assert "docs/deploy.md#public-access" in line
-
-
-def test_a_bare_503_from_the_front_end_is_relay_down(relayctl, front_end_503):
-    result = relayctl("check", "--url", front_end_503, "--stack", "dev")
-    assert result.returncode == 1
-    assert any(x.startswith("health: relay down: HTTP 503") for x in _lines(result))
-    assert any(x.startswith("billing-handoff: relay down: HTTP 503") for x in _lines(result))
+        assert "not the relay: HTTP 403" in line
+        assert "is `relayctl serve` running at that URL" in line
+    assert "publicAccess" not in result.stdout
 
 
 def test_a_refused_connection_is_relay_down(relayctl):
@@ -188,13 +167,17 @@ def test_a_refused_connection_is_relay_down(relayctl):
     assert any(x.startswith("billing-handoff: relay down or unreachable") for x in lines)
     assert any(x.startswith("bug-report-triage: relay down or unreachable") for x in lines)
     assert "connection refused" in result.stdout
+    assert "is `relayctl serve` running on that port?" in result.stdout
 
 
-def test_no_secret_is_ever_printed(relayctl, prod_relay, intercom):
+def test_no_secret_is_ever_printed(relayctl, prod_relay, intercom, project):
+    (project / ".relay-secrets.env").write_text(
+        f"billingHandoffIntercomUrl={intercom.url_for('billing-handoff')}\n"
+    )
     result = relayctl("check", "--url", prod_relay.url, "--stack", "prod")
     output = result.stdout + result.stderr
     assert SECRET not in output
-    assert "whsec_" not in output.replace("a valid whsec_ secret", "")
+    assert "whsec_" not in output.replace("the whsec_ secret", "")
     assert intercom.url_for("billing-handoff") not in output
 
 
@@ -205,35 +188,27 @@ def test_an_endpoint_url_is_accepted_as_the_relay_url(relayctl, dev_relay):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _fake_pulumi(folder: Path, outputs: dict[str, Any]) -> dict[str, str]:
-    """A `pulumi` on PATH that prints ``outputs`` for `pulumi stack output --json`."""
-    script = folder / "pulumi"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        "import json, sys\n"
-        "assert sys.argv[1:4] == ['stack', 'output', '--json'], sys.argv\n"
-        f"print(json.dumps({json.dumps(outputs)!s}))\n"
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return {"PATH": f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
-def test_stack_reads_the_relay_url_from_its_outputs(relayctl, dev_relay, tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    env = _fake_pulumi(bin_dir, {"relay_url": dev_relay.url, "endpoints": {}})
-    result = relayctl("check", "--stack", "dev", env_extra=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"Relay: {dev_relay.url}" in result.stdout
-
-
-def test_a_stack_without_relay_url_says_to_deploy(relayctl, tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    result = relayctl("check", "--stack", "dev", env_extra=_fake_pulumi(bin_dir, {}))
+def test_stack_computes_the_url_without_any_pulumi(relayctl, project, tmp_path):
+    """The relay URL comes from Pulumi.dev.yaml alone, with no `pulumi` on PATH. The probes go
+    through a proxy address where nothing listens, so no test reaches the internet."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    closed = f"http://127.0.0.1:{free_port()}"
+    env = {"PATH": str(empty), "HTTPS_PROXY": closed, "https_proxy": closed, "NO_PROXY": ""}
+    env["no_proxy"] = ""
+    result = relayctl("check", "--stack", "dev", "--timeout", "3", env_extra=env)
+    base = "https://us-central1-demo-project.cloudfunctions.net/jam-fin-relay-dev"
+    assert result.stdout.startswith(f"Relay: {base} (1 workflows deployed to stack 'dev')")
     assert result.returncode == 1
-    assert "exports no relay_url" in result.stderr
-    assert "pulumi up --stack dev" in result.stderr
+    assert "Pulumi CLI" not in result.stdout + result.stderr
+
+
+def test_the_shipped_placeholder_project_is_refused_with_its_fix(relayctl, project):
+    (project / "Pulumi.dev.yaml").write_text("config:\n  gcp:project: my-gcp-project-id\n")
+    result = relayctl("check", "--stack", "dev")
+    assert result.returncode == 1
+    assert "still the example value 'my-gcp-project-id'" in result.stderr
+    assert "pulumi config set gcp:project YOUR_PROJECT_ID --stack dev" in result.stderr
 
 
 def test_neither_url_nor_stack_is_a_usage_error(relayctl):

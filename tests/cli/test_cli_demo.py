@@ -8,6 +8,7 @@ import re
 def test_demo_on_the_example_file_passes(relayctl, repo):
     result = relayctl("demo", cwd=repo)
     out = result.stdout
+    assert f"Loaded {repo / 'examples' / 'workflows.yaml'}: billing-handoff" in out
     assert result.returncode == 0, out + result.stderr
     for workflow_id in ("billing-handoff", "bug-report-triage"):
         assert f"Intercom received: POST /hooks/{workflow_id}/215470686832743" in out
@@ -22,9 +23,17 @@ def test_demo_on_the_example_file_passes(relayctl, repo):
     assert "whsec_" not in out.replace("demo whsec_ secret", "")  # secrets are never printed
 
 
+def test_the_demo_runs_its_examples_from_a_users_project(relayctl, project, repo):
+    """A user's own workflows.yaml (empty, as shipped) does not stop the demo."""
+    (project / "workflows.yaml").write_text("version: 1\nworkflows: []\n")
+    result = relayctl("demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Loaded {repo / 'examples' / 'workflows.yaml'}: billing-handoff" in result.stdout
+
+
 def test_demo_with_an_invalid_file_fails_before_starting_anything(relayctl, project):
     (project / "workflows.yaml").write_text("version: 1\nworkflows: 3\n")
-    result = relayctl("demo")
+    result = relayctl("demo", "--file", "workflows.yaml")
     assert result.returncode == 1
     assert "error: workflows.yaml:" in result.stdout
     assert "Relay running" not in result.stdout

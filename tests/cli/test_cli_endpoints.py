@@ -1,95 +1,138 @@
-"""``relayctl endpoints``: the Jam setup table from `pulumi stack output --json`.
+"""``relayctl endpoints``: each Endpoint URL from the stack file, before any deploy.
 
-A fake ``pulumi`` script on PATH prints canned outputs: a test double for the CLI, not a deployment.
+The project (tests/cli/conftest.py) sets gcp:project demo-project on dev; billing-handoff has
+its Intercom URL and signing secret stored, bug-report-triage is deployed to prod only. Every
+run here has an empty PATH: no `pulumi`, no `gcloud`, and the command never needs them.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-import textwrap
-
 import pytest
 
-OUTPUTS = {
-    "relay_url": "https://relay-abc123-ew.a.run.app",
-    "endpoints": {
-        "billing-handoff": "https://relay-abc123-ew.a.run.app/workflows/billing-handoff",
-        "bug-report-triage": "https://relay-abc123-ew.a.run.app/workflows/bug-report-triage",
-    },
-    "jam_setup": {
-        "billing-handoff": {
-            "endpoint_url": "https://relay-abc123-ew.a.run.app/workflows/billing-handoff",
-            "events": ["intercom.recorder.recorded", "intercom.recorder.opted_out"],
-            "store_signing_secret": "pulumi config set --secret billingHandoffJamSecret",
-        }
-    },
-}
+from infra.urls import endpoint_url, relay_url
 
-
-def fake_pulumi(bin_dir, stdout: str, exit_code: int = 0, stderr: str = ""):
-    """Write a ``pulumi`` that logs its argv to ``argv.json`` and prints canned output."""
-    bin_dir.mkdir(exist_ok=True)
-    script = bin_dir / "pulumi"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        + textwrap.dedent(
-            f"""\
-            import json, pathlib, sys
-            pathlib.Path({str(bin_dir / "argv.json")!r}).write_text(json.dumps(sys.argv[1:]))
-            sys.stdout.write({stdout!r})
-            sys.stderr.write({stderr!r})
-            sys.exit({exit_code})
-            """
-        )
-    )
-    script.chmod(0o755)
-    return bin_dir
+DEV_BASE = "https://us-central1-demo-project.cloudfunctions.net/jam-fin-relay-dev"
 
 
 @pytest.fixture
-def path_with(tmp_path):
-    def make(stdout: str, exit_code: int = 0, stderr: str = ""):
-        return {"PATH": str(fake_pulumi(tmp_path / "bin", stdout, exit_code, stderr))}
-
-    return make
-
-
-def test_prints_the_jam_setup_table(relayctl, path_with, tmp_path):
-    result = relayctl("endpoints", "--stack", "dev", env_extra=path_with(json.dumps(OUTPUTS)))
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    assert "Relay URL: https://relay-abc123-ew.a.run.app" in out
-    assert "billing-handoff    https://relay-abc123-ew.a.run.app/workflows/billing-handoff" in out
-    assert "bug-report-triage  https://relay-abc123-ew.a.run.app/workflows/bug-report-triage" in out
-    assert "pulumi config set --secret billingHandoffJamSecret" in out
-    argv = json.loads((tmp_path / "bin" / "argv.json").read_text())
-    assert argv == ["stack", "output", "--json", "--stack", "dev"]
-
-
-def test_without_pulumi_says_what_to_install(relayctl, tmp_path):
+def offline(tmp_path) -> dict[str, str]:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
-    result = relayctl("endpoints", env_extra={"PATH": str(empty)})
+    return {"PATH": str(empty)}
+
+
+def test_prints_every_endpoint_url_with_no_pulumi_cli(relayctl, offline):
+    result = relayctl("endpoints", "--stack", "dev", env_extra=offline)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"relay URL {DEV_BASE}" in result.stdout
+    assert f"  Endpoint URL:   {DEV_BASE}/workflows/billing-handoff" in result.stdout
+    assert "bug-report-triage" not in result.stdout  # deployed to prod only
+
+
+def test_the_url_is_the_one_the_program_exports(relayctl, offline):
+    """Both come from infra/urls.py: Google's deterministic 2nd-gen function URL."""
+    result = relayctl("endpoints", "--stack", "dev", env_extra=offline)
+    expected = endpoint_url(
+        relay_url("demo-project", "us-central1", "jam-fin-relay-dev"), "billing-handoff"
+    )
+    assert f"Endpoint URL:   {expected}\n" in result.stdout
+
+
+def test_region_and_function_name_come_from_the_stack_file(relayctl, project, offline):
+    (project / "Pulumi.prod.yaml").write_text(
+        "config:\n"
+        "  gcp:project: acme-support-prod\n"
+        "  gcp:region: europe-west1\n"
+        "  jam-fin-relay:functionName: support-relay\n"
+    )
+    result = relayctl("endpoints", "--stack", "prod", env_extra=offline)
+    assert result.returncode == 0, result.stderr
+    base = "https://europe-west1-acme-support-prod.cloudfunctions.net/support-relay"
+    assert f"{base}/workflows/billing-handoff" in result.stdout
+    assert f"{base}/workflows/bug-report-triage" in result.stdout
+
+
+def test_the_setup_block_reads_as_steps_not_a_dump(relayctl, offline):
+    out = relayctl("endpoints", "--stack", "dev", env_extra=offline).stdout
+    block = out.split("\nbilling-handoff\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert block == [
+        f"  Endpoint URL:   {DEV_BASE}/workflows/billing-handoff",
+        "  Subscribe to:   intercom.recorder.recorded, intercom.recorder.opted_out",
+        "  Intercom URL:   stored (billingHandoffIntercomUrl, encrypted)",
+        "  Signing secret: stored (billingHandoffJamSecret, encrypted)",
+    ]
+    for dump in ("True", "False", "None", "{", "["):
+        assert dump not in out
+
+
+def test_a_secret_not_stored_yet_gives_the_command_that_stores_it(relayctl, project, offline):
+    (project / "Pulumi.prod.yaml").write_text(
+        "config:\n  gcp:project: demo-project\n"
+        "  jam-fin-relay:bugReportTriageIntercomUrl:\n    secure: v1:AAAA:BBBB\n"
+    )
+    out = relayctl("endpoints", "--stack", "prod", env_extra=offline).stdout
+    assert "  Intercom URL:   not stored yet (billingHandoffIntercomUrl)" in out
+    assert "  Signing secret: not stored yet (billingHandoffJamSecret)" in out
+    assert "once Jam shows it for this endpoint: `relayctl add billing-handoff --stack prod`" in out
+    # bug-report-triage names no signing secret key in the file yet.
+    assert (
+        "  Signing secret: no key in the workflows file yet; `relayctl add bug-report-triage "
+        "--stack prod` adds one and stores it"
+    ) in out
+
+
+def test_a_value_in_plain_text_is_said_with_the_fix(relayctl, project, offline):
+    (project / "Pulumi.dev.yaml").write_text(
+        "config:\n  gcp:project: demo-project\n"
+        "  jam-fin-relay:billingHandoffIntercomUrl: https://api.intercom.io/x\n"
+    )
+    out = relayctl("endpoints", "--stack", "dev", env_extra=offline).stdout
+    assert (
+        "  Intercom URL:   in plain text in Pulumi.dev.yaml (billingHandoffIntercomUrl): store it "
+        "again with `pulumi config set --secret billingHandoffIntercomUrl --stack dev`"
+    ) in out
+    assert "api.intercom.io" not in out
+
+
+def test_the_only_stack_file_is_the_default(relayctl, offline):
+    result = relayctl("endpoints", env_extra=offline)
+    assert result.returncode == 0, result.stderr
+    assert "Stack 'dev'" in result.stdout
+
+
+def test_with_several_stacks_it_asks_which(relayctl, project, offline):
+    (project / "Pulumi.prod.yaml").write_text("config:\n  gcp:project: demo-project\n")
+    result = relayctl("endpoints", env_extra=offline)
+    assert result.returncode == 2
+    assert "say which stack with --stack NAME (one of: dev, prod)" in result.stderr
+
+
+def test_the_shipped_placeholder_project_is_refused_with_its_fix(relayctl, project, offline):
+    (project / "Pulumi.dev.yaml").write_text("config:\n  gcp:project: my-gcp-project-id\n")
+    result = relayctl("endpoints", "--stack", "dev", env_extra=offline)
     assert result.returncode == 1
-    assert "Pulumi CLI is not on PATH" in result.stdout
-    assert "https://www.pulumi.com/docs/install/" in result.stdout
+    assert "still the example value 'my-gcp-project-id'" in result.stderr
+    assert "pulumi config set gcp:project YOUR_PROJECT_ID --stack dev" in result.stderr
 
 
-def test_pulumi_failure_is_reported(relayctl, path_with):
-    env = path_with("", exit_code=255, stderr="error: no stack named 'nope' found\n")
-    result = relayctl("endpoints", "--stack", "nope", env_extra=env)
+def test_an_unset_project_is_refused_with_its_fix(relayctl, project, offline):
+    (project / "Pulumi.dev.yaml").write_text("config:\n  gcp:region: us-east1\n")
+    result = relayctl("endpoints", "--stack", "dev", env_extra=offline)
     assert result.returncode == 1
-    assert "no stack named 'nope' found" in result.stdout
+    assert "config 'gcp:project' is not set" in result.stderr
 
 
-def test_stack_not_deployed_yet(relayctl, path_with):
-    result = relayctl("endpoints", env_extra=path_with("{}"))
-    assert result.returncode == 1
-    assert "Has `pulumi up` run" in result.stdout
+def test_a_stack_with_no_workflows_says_how_to_add_one(relayctl, project, offline):
+    (project / "workflows.yaml").write_text("version: 1\nworkflows: []\n")
+    result = relayctl("endpoints", "--stack", "dev", env_extra=offline)
+    assert result.returncode == 0
+    assert (
+        "No workflow is deployed to stack 'dev' yet. Add one with `relayctl add ID --stack dev`."
+        in result.stdout
+    )
 
 
-def test_output_that_is_not_json(relayctl, path_with):
-    result = relayctl("endpoints", env_extra=path_with("Current stack outputs (0):"))
-    assert result.returncode == 1
-    assert "did not print JSON" in result.stdout
+def test_a_stack_name_that_is_not_one_is_a_usage_error(relayctl, offline):
+    result = relayctl("endpoints", "--stack", "../dev", env_extra=offline)
+    assert result.returncode == 2
+    assert "is not a stack name" in result.stderr

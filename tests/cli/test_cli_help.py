@@ -66,3 +66,25 @@ def test_options_once_undocumented_now_explain_themselves(relayctl, name, option
     text = " ".join(result.stdout.split())  # argparse wraps lines
     assert option in text
     assert words in text
+
+
+def test_every_subcommand_says_whether_it_leaves_this_machine():
+    """--help once said only `endpoints` needs the cloud (issue 21): now each command is in
+    exactly one list, and a new one cannot be added without saying which."""
+    from relayctl.cli import OFFLINE, REACHES
+
+    assert sorted([*OFFLINE, *REACHES]) == sorted(SUBCOMMANDS)
+
+
+def test_help_names_what_each_networked_command_reaches(relayctl):
+    from relayctl.cli import REACHES
+
+    text = relayctl("--help").stdout
+    flat = " ".join(text.split())  # argparse keeps our line breaks (RawDescriptionHelpFormatter)
+    assert "On this machine only, no account needed: demo, validate, plan, endpoints," in flat
+    for name, what in REACHES.items():
+        assert f"{name}: {what}" in flat
+    assert "check: the relay's URLs over HTTPS" in text
+    assert "trace: Google Cloud Logging, through gcloud" in text
+    assert "add: your Pulumi backend, through the Pulumi CLI" in text
+    assert "except `endpoints`" not in text

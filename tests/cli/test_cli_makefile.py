@@ -99,3 +99,72 @@ def test_a_working_venv_is_used_even_when_the_python_is_old(checkout, tmp_path):
     result = make(checkout, "venv-check", f"PYTHON={old}")
     assert result.returncode == 0, result.stderr
     assert (checkout / ".venv" / "bin" / "python").exists()
+
+
+# --- `make demo` installs only what the demo runs (issue 21) ----------------------------------
+
+DEMO_REQUIREMENTS = REPO / "requirements-demo.txt"
+
+
+def _ranges(path: Path) -> dict[str, str]:
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return {re.split(r"[~=<>!]", line, maxsplit=1)[0]: line for line in lines if line}
+
+
+def test_the_demo_requirements_are_the_full_sets_own_ranges():
+    demo, full = _ranges(DEMO_REQUIREMENTS), _ranges(REPO / "requirements.txt")
+    assert demo.pop("-r relay_function/requirements.txt") == "-r relay_function/requirements.txt"
+    assert demo, "requirements-demo.txt lists nothing of its own"
+    for name, line in demo.items():
+        assert full.get(name) == line, f"{name}: {line!r} vs requirements.txt {full.get(name)!r}"
+
+
+def test_the_demo_installs_neither_pulumi_nor_the_test_tools():
+    demo = set(_ranges(DEMO_REQUIREMENTS))
+    assert not demo & {"pulumi", "pulumi-gcp", "pytest", "mypy", "ruff", "hypothesis", "shtab"}
+
+
+def test_make_demo_does_not_run_the_full_install():
+    makefile = (REPO / "Makefile").read_text()
+    (recipe,) = re.findall(r"^demo: (.*)$", makefile, re.MULTILINE)
+    assert recipe.split() == ["demo-install"]
+    assert "-r requirements-demo.txt" in makefile
+
+
+# Modules only the full set installs: the demo must run without any of them.
+NOT_FOR_THE_DEMO = (
+    "pulumi",
+    "pulumi_gcp",
+    "pulumiverse_time",
+    "shtab",
+    "pytest",
+    "_pytest",
+    "hypothesis",
+    "mypy",
+    "pytest_httpserver",
+    "google",
+)
+BLOCKER = f"""
+import sys, runpy
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {NOT_FOR_THE_DEMO!r}:
+            raise ImportError("not in requirements-demo.txt: " + name)
+sys.meta_path.insert(0, Block())
+sys.argv = ["relayctl", "demo"]
+runpy.run_module("relayctl", run_name="__main__")
+"""
+
+
+def test_the_demo_runs_with_only_the_demo_requirements(child_env):
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKER],
+        cwd=REPO,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "Demo passed" in result.stdout

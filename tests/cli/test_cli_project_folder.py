@@ -34,9 +34,44 @@ def test_an_explicit_file_is_taken_as_given(relayctl, project):
     assert "workflows.yaml: no such file" in result.stderr
 
 
-def test_outside_any_project_it_falls_back_to_its_own_checkout(tmp_path_factory):
+def test_outside_any_project_there_is_no_workflows_file(tmp_path_factory):
     elsewhere = tmp_path_factory.mktemp("not-a-project")
-    assert find_workflows_file(elsewhere) == OWN_CHECKOUT / "workflows.yaml"
+    assert find_workflows_file(elsewhere) is None
+
+
+def test_outside_any_project_validate_says_so_instead_of_checking_its_own_checkout(
+    relayctl, tmp_path_factory
+):
+    """Issue 21: it used to check relayctl's own checkout, silently, and say "ok"."""
+    elsewhere = tmp_path_factory.mktemp("not-a-project")
+    result = relayctl("validate", cwd=elsewhere)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "no project here: neither this folder nor any folder above it holds Pulumi.yaml" in (
+        result.stderr
+    )
+    assert str(OWN_CHECKOUT) not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["plan", "serve", "endpoints", "add x", "check --url http://h"])
+def test_outside_any_project_every_file_command_says_so(relayctl, tmp_path_factory, command):
+    result = relayctl(*command.split(), cwd=tmp_path_factory.mktemp("not-a-project"))
+    assert result.returncode == 2
+    assert "no project here" in result.stderr
+
+
+def test_a_folder_given_as_the_file_is_named_a_folder(relayctl, project, tmp_path):
+    """Issue 21: `--file /tmp` said "no such file"."""
+    result = relayctl("validate", "--file", str(tmp_path))
+    assert result.returncode == 2
+    assert f"{tmp_path}: a folder, not a file: pass the file itself" in result.stderr
+    assert "no such file" not in result.stderr
+
+
+def test_a_folder_holding_a_workflows_file_is_suggested(relayctl, project):
+    result = relayctl("validate", "--file", str(project))
+    assert result.returncode == 2
+    assert f"(did you mean {project / 'workflows.yaml'}?)" in result.stderr
 
 
 def test_a_folder_with_only_pulumi_yaml_is_not_the_project(project):

@@ -94,6 +94,27 @@ def test_event_the_route_ignores_fails_the_check(relayctl, relay, intercom):
     assert intercom.snapshot() == []
 
 
+def test_an_ignored_event_lists_the_events_the_route_takes(relayctl, intercom):
+    """bug-report-triage takes only recordings (tests/cli/conftest.py's workflows.yaml)."""
+    env = relay_env(
+        {"bug-report-triage": ["intercom.recorder.recorded"]},
+        {"bug-report-triage": intercom.url_for("bug-report-triage")},
+        {"bug-report-triage": SECRET},
+    )
+    with LocalRelay(env) as triage:
+        result = send(relayctl, triage.url, "bug-report-triage", "--event", "opted_out")
+    assert result.returncode == 1, result.stdout
+    assert (
+        "  Accepted but ignored: workflow 'bug-report-triage' does not subscribe to "
+        "intercom.recorder.opted_out; it takes intercom.recorder.recorded (--event recorded).\n"
+    ) in result.stdout
+
+
+def test_an_ignored_event_for_a_workflow_the_file_lacks_points_at_its_events(relayctl, relay):
+    result = send(relayctl, relay.url, "recorded-only", "--event", "opted_out")
+    assert "does not subscribe to intercom.recorder.opted_out; its `events:`" in result.stdout
+
+
 def test_wrong_signing_secret_is_401_with_a_hint(relayctl, relay, intercom):
     wrong = jam_events.new_signing_secret()
     result = send(relayctl, relay.url, "billing-handoff", secret=wrong)

@@ -105,15 +105,20 @@ def _calls(tmp_path: Path) -> list[list[str]]:
 
 def test_the_printed_query_is_the_filter_module_s(trace):
     result = trace("--conversation", CONVERSATION, "--stack", "dev")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # printed, not run: no gcloud here
     assert m.conversation_lines(CONVERSATION, "jam-fin-relay-dev") == QUERY
     assert f"  {QUERY}\n" in result.stdout
 
 
-def test_without_gcloud_it_prints_the_query_and_says_so(trace):
+def test_without_gcloud_it_prints_the_query_and_fails(trace):
+    """No log line was read, so not exit 0 (issue 21): a script must not take it for one."""
     result = trace("--conversation", CONVERSATION, "--stack", "dev")
-    assert result.returncode == 0, result.stderr
-    assert "gcloud is not installed" in result.stdout
+    assert result.returncode == 1, result.stderr
+    assert (
+        result.stdout.rstrip()
+        .splitlines()[-1]
+        .startswith("failed: gcloud is not installed here, so the query was not run")
+    )
     assert "gcloud logging read" in result.stdout  # the command to run it yourself
     assert "--project=demo-project" in result.stdout
     assert "Webhook Portal" in result.stdout
@@ -121,7 +126,8 @@ def test_without_gcloud_it_prints_the_query_and_says_so(trace):
 
 def test_not_logged_in_it_asks_for_login_and_reads_nothing(trace, gcloud, tmp_path):
     result = trace("--conversation", CONVERSATION, "--stack", "dev", FAKE_ACCOUNT="")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
+    assert "failed: gcloud is installed but not logged in" in result.stdout
     assert "gcloud auth login" in result.stdout
     assert [call[:2] for call in _calls(tmp_path)] == [["auth", "list"]]
 
