@@ -74,7 +74,7 @@ class PolicyText:
     title: str
     meaning: str
     first_step: str
-    runbook: str  # the README section (Operations) with the whole runbook
+    runbook: str  # the whole runbook: its section of docs/operations.md, by anchor
 
 
 POLICY_TEXT: dict[str, PolicyText] = {
@@ -86,7 +86,7 @@ POLICY_TEXT: dict[str, PolicyText] = {
         "Open the failed lines (link below) and read `intercom_status`: none means Intercom "
         "could not be reached in time; 429 or 5xx means Intercom is limiting or failing. Check "
         "Intercom's status page, then recover the failed events from Jam's Webhook Portal.",
-        "Alert: failed",
+        "docs/operations.md#alert-failed",
     ),
     m.SIGNATURE_REJECTED: PolicyText(
         "Jam deliveries rejected for their signature",
@@ -95,7 +95,7 @@ POLICY_TEXT: dict[str, PolicyText] = {
         "every event is being retried into 401.",
         "Copy the endpoint's signing secret from Jam's Webhook Portal, store it with `pulumi "
         "config set --secret KEY` (the key is in the jam_setup output) and run `pulumi up`.",
-        "Alert: signature rejected",
+        "docs/operations.md#alert-signature-rejected",
     ),
     m.NOT_CONFIGURED: PolicyText(
         "A workflow's relay route is not configured",
@@ -104,7 +104,7 @@ POLICY_TEXT: dict[str, PolicyText] = {
         "Read the line's message (link below): it names the missing config key. Set it with "
         "`pulumi config set --secret KEY --stack STACK`, run `pulumi up`, then "
         "`relayctl check --stack STACK`.",
-        "Alert: not configured",
+        "docs/operations.md#alert-not-configured",
     ),
     m.REFUSED_BY_INTERCOM: PolicyText(
         "Intercom refuses a workflow's events",
@@ -114,7 +114,7 @@ POLICY_TEXT: dict[str, PolicyText] = {
         "Open the Wait for webhook step in Intercom, check the workflow is live and its URL "
         "matches the stored one; store the right URL with `pulumi config set --secret KEY` and "
         "run `pulumi up`.",
-        "Alert: refused by Intercom",
+        "docs/operations.md#alert-refused-by-intercom",
     ),
     RELAY_DOWN: PolicyText(
         "The relay does not answer /health",
@@ -123,7 +123,7 @@ POLICY_TEXT: dict[str, PolicyText] = {
         "Open the Cloud Run service's logs and revisions: a failed deploy, a crash at start-up "
         "or a 403 (the service is no longer public) are the usual causes; then run "
         "`relayctl check --stack STACK`.",
-        "Alert: relay down",
+        "docs/operations.md#alert-relay-down",
     ),
 }
 
@@ -132,7 +132,7 @@ def policy_documentation(outcome: str, logs_link: str) -> str:
     text = POLICY_TEXT[outcome]
     return (
         f"{text.meaning}\n\n**First step:** {text.first_step}\n\n"
-        f"[The log lines]({logs_link}). Runbook: README.md, Operations, *{text.runbook}*."
+        f"[The log lines]({logs_link}). Runbook: {text.runbook} in the relay's repository."
     )
 
 

@@ -106,7 +106,7 @@ def _links_text(inputs: DashboardInputs) -> dict[str, Any]:
     content = "\n".join(
         [
             f"Jam to Intercom Fin relay `{inputs.function_name}`: one log line per request.",
-            "Each alert's runbook is in the README, section Operations. Logs of one outcome:",
+            "Each alert's runbook: docs/operations.md, Runbook per alert. Logs of one outcome:",
             *links,
             f"- [every request line]({all_lines})",
             "Trace one conversation: `relayctl trace --conversation ID --stack STACK`.",

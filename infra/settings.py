@@ -136,8 +136,8 @@ class RelaySettings:
     grant_caller_act_as: bool = DEFAULT_GRANT_CALLER_ACT_AS
 
 
-# key (in this project's namespace) -> (default shown in docs, meaning). README.md (Configuration)
-# and Pulumi.yaml describe the same keys; tests check the three agree.
+# key (in this project's namespace) -> (default shown in docs, meaning). docs/configuration.md
+# (Stack settings) and Pulumi.yaml describe the same keys; tests check the three agree.
 SETTING_KEYS: dict[str, str] = {
     "workflowsFile": DEFAULT_WORKFLOWS_FILE,
     "functionName": "jam-fin-relay-<stack>",

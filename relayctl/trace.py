@@ -42,7 +42,8 @@ FRESHNESS_RE = re.compile(r"[1-9][0-9]{0,3}[smhd]")
 JAM_PORTAL_HINT = (
     "In Jam: open the Webhook Portal (Settings > Integrations > Webhooks), pick the endpoint of "
     "the workflow above and find the message id(s) listed here: the portal shows each delivery "
-    "attempt and the relay's answer, and can resend a failed message (README, Operations)."
+    "attempt and the relay's answer, and can resend a failed message (docs/operations.md, "
+    "Recovering events that failed)."
 )
 
 

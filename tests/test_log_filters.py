@@ -252,13 +252,13 @@ def test_the_trace_query_finds_the_conversations_forwarded_lines(entries):
     assert {m.DELIVERED, m.REFUSED_BY_INTERCOM, m.FAILED} <= found
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+RUNBOOK = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
 
 
 @pytest.mark.parametrize("outcome", ALERTED)
 def test_the_runbook_quotes_each_alert_s_exact_query(outcome):
-    assert m.lines_with_outcome("jam-fin-relay-dev", outcome) in README.read_text()
+    assert m.lines_with_outcome("jam-fin-relay-dev", outcome) in RUNBOOK.read_text()
 
 
 def test_the_runbook_quotes_the_relay_down_query():
-    assert f"  {m.relay_lines('jam-fin-relay-dev')}\n" in README.read_text()
+    assert f"  {m.relay_lines('jam-fin-relay-dev')}\n" in RUNBOOK.read_text()

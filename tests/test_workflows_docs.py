@@ -1,4 +1,5 @@
-"""The README's workflows.yaml reference quotes messages exactly as the loader prints them."""
+"""The workflows.yaml reference (docs/workflows-file.md) quotes messages exactly as the loader
+prints them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from infra.workflows import WorkflowsFileError, missing_config_problems, parse_w
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "workflows"
-DOC = ROOT / "README.md"
+DOC = ROOT / "docs" / "workflows-file.md"
 QUOTED = re.compile(r"`` (\S+\.yaml):(\d+):(\d+): (.*?) ``")
 
 

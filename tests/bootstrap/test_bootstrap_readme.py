@@ -1,5 +1,6 @@
-"""The README's "Deploy from GitHub" names exactly what the bootstrap outputs and what the
-workflows read: a newcomer pasting outputs into variables gets a working deploy."""
+"""The "Deploy from GitHub" page (docs/gitops.md) names exactly what the bootstrap outputs and
+what the workflows read, and the README's prerequisites name the roles a deployer needs: a
+newcomer pasting outputs into variables gets a working deploy."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def readme_section(heading: str, next_heading: str) -> str:
 
 
 def deploy_section() -> str:
-    return readme_section("### Deploy from GitHub", "## ")
+    """The whole page: "Deploy from GitHub" moved out of the README (issue 21 point 6)."""
+    return (REPO / "docs" / "gitops.md").read_text()
 
 
 def prerequisites_step() -> str:

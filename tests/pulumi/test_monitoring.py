@@ -250,7 +250,7 @@ def test_every_policy_documents_meaning_first_step_and_log_query(alerted):
         assert documentation["mimeType"] == "text/markdown"
         assert "**First step:**" in documentation["content"], policy.name
         assert "https://console.cloud.google.com/logs/query;query=" in documentation["content"]
-        assert "README.md, Operations" in documentation["content"]
+        assert "Runbook: docs/operations.md#alert-" in documentation["content"]
 
 
 def test_thresholds_come_from_stack_settings(kit):

@@ -267,7 +267,7 @@ def test_pulumi_yaml_declares_every_setting_with_its_default(kit):
         else:
             assert str(shown) == default, key
         assert declared[key]["description"]
-    docs = (kit.repo / "README.md").read_text()
+    docs = (kit.repo / "docs" / "configuration.md").read_text()
     for key in SETTING_KEYS:
         assert f"`{key}`" in docs, key
 
