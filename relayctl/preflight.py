@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from relayctl.common import EXIT_FAILED, EXIT_OK, CommandError, find_workflows_file, usage_error
+from relayctl.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    NO_PROJECT,
+    CommandError,
+    find_project,
+    usage_error,
+)
 
 if TYPE_CHECKING:  # relayctl builds its parser from this module for every command: keep it light
     from infra.settings import RelaySettings
@@ -85,26 +92,18 @@ class StackConfig:
 
 
 def read_stack(project_dir: Path, stack: str) -> StackConfig:
-    from relayctl.stack_config import project_name, read_config, stack_file
+    """The stack file as Pulumi hands it to the program, read by relayctl.stack_config (one
+    reader for every command: its line-numbered errors and fixes)."""
+    from relayctl import stack_config
 
-    path = stack_file(project_dir, stack)
-    if not path.is_file():
-        raise usage_error(
-            f"{path}: no such stack file. Create it with `pulumi stack init {stack}` and set "
-            f"gcp:project with `pulumi config set gcp:project PROJECT_ID --stack {stack}`."
-        )
-    values: dict[str, str] = {}
-    secure: set[str] = set()
-    for key, value in read_config(project_dir, stack).items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            secure.add(str(key))
-        elif isinstance(value, bool):
-            values[str(key)] = str(value).lower()
-        elif isinstance(value, list | dict):
-            values[str(key)] = json.dumps(value)  # how Pulumi passes structured config
-        elif value is not None:
-            values[str(key)] = str(value)
-    return StackConfig(values, frozenset(secure), project_name(project_dir))
+    read = stack_config.read_stack(project_dir, stack)
+    values = {
+        e.key: stack_config.as_config_string(e.value)
+        for e in read.entries
+        if not e.secure and e.value is not None
+    }
+    secure = frozenset(e.key for e in read.entries if e.secure)
+    return StackConfig(values, secure, read.project)
 
 
 def stack_settings(config: StackConfig, stack: str) -> RelaySettings:
@@ -183,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
     endpoint, warnings = endpoint_from_env(os.environ)  # a refused base exits 2 here
     for warning in warnings:
         err(warning)
-    project_dir = find_workflows_file().resolve().parent
+    project_dir = find_project()
+    if project_dir is None:
+        raise usage_error(NO_PROJECT)
     config = read_stack(project_dir, args.stack)
     settings = stack_settings(config, args.stack)
     who = caller(endpoint, os.environ)

@@ -149,12 +149,12 @@ class StackConfig:
                     "reads the stack file without Pulumi. It is a setting, not a secret: Fix: "
                     f"pulumi config set {entry.key} VALUE --stack {self.stack}"
                 )
-            return _as_config_string(entry.value)
+            return as_config_string(entry.value)
 
         return lookup
 
 
-def _as_config_string(value: Any) -> str:
+def as_config_string(value: Any) -> str:
     """A value as ``pulumi.Config.get`` returns it: text, lists and maps as JSON."""
     if isinstance(value, bool):
         return "true" if value else "false"
