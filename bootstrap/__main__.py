@@ -1,7 +1,7 @@
 """Bootstrap entry point: config -> workload identity pool, deployers, previewer, outputs.
 
 Run once per Google Cloud organisation set-up, from this folder, by someone who may create
-service accounts and grant roles (README: "Deploy from GitHub").
+service accounts and grant roles (docs/gitops.md).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ try:
     settings = settings_from_config(
         project=pulumi.Config("gcp").get("project"),
         repository=config.get("githubRepository"),
+        owner_id=config.get("githubOwnerId"),
+        repository_id=config.get("githubRepositoryId"),
         stacks=config.get_object("stacks"),
         stack_projects=config.get("stackProjects"),
         state_backend=config.get("stateBackend"),
@@ -34,7 +36,7 @@ except BootstrapConfigError as error:
 
 github = GitHubDeploy("github", GitHubDeployArgs(settings))
 
-# Exactly what to paste into the repository's Actions variables (README: Deploy from GitHub).
+# Exactly what to paste into the repository's Actions variables (docs/gitops.md).
 pulumi.export("repository_variables", github.repository_variables)
 # With stateBackend gcs: the --secrets-provider for `pulumi stack init` of each stack.
 pulumi.export("secrets_providers", github.secrets_providers)

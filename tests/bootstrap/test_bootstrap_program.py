@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from bootstrap.access import (
+    ATTRIBUTE_MAPPING,
     DEPLOYER_ROLES,
     GRANTABLE_ROLES,
     ORGANIZATION_ROLES,
@@ -32,7 +33,7 @@ def email(bootstrap, account_id: str, project: str | None = None) -> str:
 SPLIT = "dev=acme-relay-dev,prod=acme-relay-prod"
 
 
-def test_runs_cleanly_with_only_the_two_required_keys(bootstrap):
+def test_runs_cleanly_with_only_the_required_keys(bootstrap):
     run = bootstrap.run()
     assert run.error is None
     assert {d.inputs["accountId"] for d in run.of_type("gcp:serviceaccount/account:Account")} == {
@@ -42,25 +43,14 @@ def test_runs_cleanly_with_only_the_two_required_keys(bootstrap):
     }
 
 
-def test_provider_condition_names_the_repository_and_main(bootstrap):
-    condition = bootstrap.run().one(PROVIDER).inputs["attributeCondition"]
-    assert f"assertion.repository == '{bootstrap.repository}'" in condition
-    assert "assertion.ref == 'refs/heads/main'" in condition
-
-
-def test_provider_condition_accepts_pull_requests_only_without_an_environment(bootstrap):
-    condition = bootstrap.run().one(PROVIDER).inputs["attributeCondition"]
-    # The PR branch of the condition pins `sub` to the no-environment form, so a pull-request
-    # job that declares `environment: prod` (sub ...:environment:prod) is refused.
-    pr_clause = condition.split("||", 1)[1]
-    assert "assertion.event_name == 'pull_request'" in pr_clause
-    assert f"assertion.sub == 'repo:{bootstrap.repository}:pull_request'" in pr_clause
-
-
-def test_provider_trusts_github_actions_tokens(bootstrap):
+def test_provider_trusts_github_actions_tokens_with_the_designed_mapping(bootstrap):
+    # What the mapping and condition accept is evaluated on GitHub's tokens in
+    # tests/platform/test_github_oidc.py.
     provider = bootstrap.run().one(PROVIDER)
     assert provider.inputs["oidc"]["issuerUri"] == "https://token.actions.githubusercontent.com"
-    assert provider.inputs["attributeMapping"]["google.subject"] == "assertion.sub"
+    assert provider.inputs["attributeMapping"] == ATTRIBUTE_MAPPING
+    assert provider.inputs["workloadIdentityPoolProviderId"] == "github"
+    assert provider.inputs["workloadIdentityPoolId"] == "github-actions"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -129,8 +119,8 @@ def test_stack_deployers_are_federated_only_from_their_own_environment(bootstrap
         assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
         assert binding.inputs["member"] == (
             f"principal://iam.googleapis.com/projects/{bootstrap.number}/locations/global/"
-            f"workloadIdentityPools/github-actions/subject/"
-            f"repo:{bootstrap.repository}:environment:{stack}"
+            f"workloadIdentityPools/github-actions/subject/owner_id:{bootstrap.owner_id}:"
+            f"repository_id:{bootstrap.repository_id}:environment:{stack}:ref:refs/heads/main"
         )
 
 
@@ -140,8 +130,11 @@ def test_previewer_is_federated_only_from_pull_requests(bootstrap):
     members = [
         d.inputs["member"] for d in run.of_type(SA_MEMBER) if d.inputs["serviceAccountId"] == sa
     ]
-    assert len(members) == 1
-    assert members[0].endswith(f"/subject/repo:{bootstrap.repository}:pull_request")
+    assert members == [
+        f"principal://iam.googleapis.com/projects/{bootstrap.number}/locations/global/"
+        f"workloadIdentityPools/github-actions/subject/owner_id:{bootstrap.owner_id}:"
+        f"repository_id:{bootstrap.repository_id}:event_name:pull_request"
+    ]
 
 
 def test_previewer_is_read_only_on_dev_and_has_nothing_on_prod(bootstrap):
@@ -245,7 +238,7 @@ def test_stack_projects_for_an_unknown_stack_is_refused(bootstrap):
 def test_template_prompts_for_exactly_the_required_keys(bootstrap):
     project = yaml.safe_load((REPO / "bootstrap" / "Pulumi.yaml").read_text())
     prompted = set(project["template"]["config"])
-    assert prompted == {"gcp:project", "githubRepository"}
+    assert prompted == {"gcp:project", "githubRepository", "githubOwnerId", "githubRepositoryId"}
     # Each prompted key is required: leaving it out fails; declared config has defaults.
     for key in prompted:
         assert bootstrap.run(**{key: None}).error is not None, key
