@@ -387,4 +387,4 @@ def backend_metadata_condition(bucket: str) -> str:
 
 def account_id(stack: str | None) -> str:
     """Service-account ids (6-30 characters): one deployer per stack, one previewer."""
-    return f"relay-deploy-{stack}" if stack else "relay-preview"
+    return "relay-preview" if stack is None else f"relay-deploy-{stack}"
