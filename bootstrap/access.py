@@ -40,6 +40,9 @@ SUBJECT_MAX_BYTES = 127
 CONDITION_MAX_CHARS = 4096
 MAPPING_MAX_CHARS = 2048
 READ_IDS = "gh api repos/{repository} --jq '.owner.id, .id'"
+DEFAULT_STACKS = ("dev", "prod")
+STATE_BACKENDS = ("pulumi-cloud", "gcs")
+DEFAULT_LOCATION = "us-central1"
 
 # The deployer of a stack, on that stack's Google Cloud project only.
 DEPLOYER_ROLES: dict[str, str] = {
@@ -143,8 +146,8 @@ class BootstrapSettings:
     owner_id: str  # GitHub's id of the repository's owner, as the token's repository_owner_id
     repository_id: str  # GitHub's id of the repository, as the token's repository_id
     stack_projects: dict[str, str] = field(default_factory=dict)  # stack -> project it deploys
-    state_backend: str = "pulumi-cloud"  # or "gcs"
-    location: str = "us-central1"
+    state_backend: str = STATE_BACKENDS[0]  # or "gcs"
+    location: str = DEFAULT_LOCATION
 
     @property
     def stacks(self) -> tuple[str, ...]:
@@ -178,7 +181,7 @@ def settings_from_config(
         )
         repository = None
     problems += _id_problems(repository, owner_id, repository_id)
-    names = stacks or ["dev", "prod"]
+    names = stacks or list(DEFAULT_STACKS)
     for index, name in enumerate(names):
         if not isinstance(name, str) or not STACK_RE.fullmatch(name):
             problems.append(
@@ -199,25 +202,27 @@ def settings_from_config(
             )
         else:
             targets[stack] = target
-    backend = state_backend or "pulumi-cloud"
-    if backend not in ("pulumi-cloud", "gcs"):
+    backend = state_backend or STATE_BACKENDS[0]
+    if backend not in STATE_BACKENDS:
         problems.append(
             f"config 'stateBackend' is {backend!r}. Fix: pulumi config set stateBackend gcs "
             "(or pulumi-cloud)"
         )
-    if problems:
-        raise BootstrapConfigError("\n".join(problems))
+    _refuse(problems)
     assert project is not None
     assert repository is not None
     assert owner_id is not None
     assert repository_id is not None
     settings = BootstrapSettings(
-        project, repository, owner_id, repository_id, targets, backend, location or "us-central1"
+        project, repository, owner_id, repository_id, targets, backend, location or DEFAULT_LOCATION
     )
-    problems = federation_problems(settings)
+    _refuse(federation_problems(settings))
+    return settings
+
+
+def _refuse(problems: list[str]) -> None:
     if problems:
         raise BootstrapConfigError("\n".join(problems))
-    return settings
 
 
 def _id_problems(

@@ -12,10 +12,13 @@ import yaml
 from bootstrap.access import (
     ATTRIBUTE_MAPPING,
     DEPLOYER_ROLES,
+    GCS_BACKEND_APIS,
     GRANTABLE_ROLES,
     ORGANIZATION_ROLES,
+    POOL_PROJECT_APIS,
     PREVIEWER_ROLES,
     RESOURCE_LEVEL_ROLES,
+    STACK_PROJECT_APIS,
 )
 from tests.pulumi_mocks import PROC_FDS, open_file_descriptors
 
@@ -255,3 +258,36 @@ def test_repeated_runs_leave_no_file_descriptor_open(bootstrap):
         assert bootstrap.run().error is None
         bootstrap.between_runs()
     assert open_file_descriptors() <= before
+
+
+def test_the_apis_are_enabled_in_the_projects_that_call_them(bootstrap):
+    # Federation calls the Security Token Service and IAM Service Account Credentials in the
+    # pool's project; each deployer needs impersonation and Service Usage in its own project
+    # before it can enable the rest (Google: Workload Identity Federation with deployment
+    # pipelines, "Before you begin").
+    run = bootstrap.run(stackProjects=SPLIT, stateBackend="gcs")
+    services = run.of_type("gcp:projects/service:Service")
+    enabled = {(d.inputs["project"], d.inputs["service"]) for d in services}
+    stack_projects = ("acme-relay-dev", "acme-relay-prod")
+    assert enabled == (
+        {(bootstrap.project, api) for api in (*POOL_PROJECT_APIS, *GCS_BACKEND_APIS)}
+        | {(project, api) for project in stack_projects for api in STACK_PROJECT_APIS}
+    )
+    assert {"sts.googleapis.com", "iamcredentials.googleapis.com", "iam.googleapis.com"} <= set(
+        POOL_PROJECT_APIS
+    )
+    assert {
+        "iam.googleapis.com",
+        "iamcredentials.googleapis.com",
+        "serviceusage.googleapis.com",
+        "cloudresourcemanager.googleapis.com",
+    } <= set(STACK_PROJECT_APIS)
+    assert set(GCS_BACKEND_APIS) == {"storage.googleapis.com", "cloudkms.googleapis.com"}
+    assert all(re.fullmatch(r"[a-z]+\.googleapis\.com", api) for _, api in enabled)
+    assert all(d.inputs["disableOnDestroy"] is False for d in services)
+
+
+def test_without_gcs_no_backend_api_is_enabled(bootstrap):
+    run = bootstrap.run()
+    enabled = {d.inputs["service"] for d in run.of_type("gcp:projects/service:Service")}
+    assert enabled == set(POOL_PROJECT_APIS) | set(STACK_PROJECT_APIS)

@@ -3,14 +3,19 @@ each problem naming the key, the value and the fix."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bootstrap.access import (
     CONDITION_MAX_CHARS,
+    DEFAULT_LOCATION,
+    DEFAULT_STACKS,
     GITHUB_ID_RE,
     SERVICE_ACCOUNT_ID_RE,
     STACK_RE,
@@ -25,6 +30,7 @@ from bootstrap.access import (
     settings_from_config,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 OWNER_ID = "90412367"
 REPOSITORY_ID = "812345678"
 READ_IDS = "gh api repos/acme/jam-fin-relay --jq '.owner.id, .id'"
@@ -277,3 +283,73 @@ def test_bootstrap_with_a_bad_stack_name_declares_nothing(bootstrap) -> None:
     run = bootstrap.run(stacks=json.dumps(["dev", "prod-"]))
     assert run.declared == []
     assert "config 'stacks' entry 'prod-'" in str(run.error)
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings().owner_id = "1"  # type: ignore[misc]
+
+
+def test_defaults_are_the_ones_pulumi_yaml_declares() -> None:
+    """bootstrap/Pulumi.yaml documents each optional key's default; the settings use the same."""
+    declared = yaml.safe_load((REPO / "bootstrap" / "Pulumi.yaml").read_text())["config"]
+    chosen = settings()
+    assert list(chosen.stacks) == declared["stacks"]["default"] == list(DEFAULT_STACKS)
+    assert chosen.state_backend == declared["stateBackend"]["default"] == "pulumi-cloud"
+    assert chosen.location == declared["location"]["default"] == DEFAULT_LOCATION
+    assert chosen.stack_projects == {"dev": "acme-ci", "prod": "acme-ci"}
+
+
+def test_a_missing_pool_project_says_how_to_set_it() -> None:
+    assert problems(project=None) == (
+        "config 'gcp:project' is not set. Fix: pulumi config set gcp:project ID"
+    )
+
+
+def test_stacks_without_dev_are_refused() -> None:
+    assert problems(stacks=["prod"]) == (
+        "config 'stacks' must include 'dev': pull requests preview it"
+    )
+
+
+def test_a_stack_project_for_an_unknown_stack_is_refused_with_the_fix() -> None:
+    assert problems(stack_projects="qa=acme-relay-qa") == (
+        "config 'stackProjects' entry 'qa=acme-relay-qa' is not STACK=PROJECT_ID for a listed "
+        "stack. Fix: pulumi config set stackProjects dev=acme-relay-dev,prod=acme-relay"
+    )
+
+
+def test_a_stack_project_that_is_no_project_id_is_refused() -> None:
+    assert "entry 'prod=acme-relay-'" in problems(stack_projects="prod=acme-relay-")
+
+
+def test_stack_projects_place_each_deployer() -> None:
+    chosen = settings(stack_projects=" dev=acme-relay-dev , prod=acme-relay,")
+    assert chosen.stack_projects == {"dev": "acme-relay-dev", "prod": "acme-relay"}
+
+
+def test_an_unknown_state_backend_is_refused_with_the_fix() -> None:
+    assert problems(state_backend="s3") == (
+        "config 'stateBackend' is 's3'. Fix: pulumi config set stateBackend gcs (or pulumi-cloud)"
+    )
+
+
+def test_the_gcs_backend_and_a_location_are_kept() -> None:
+    chosen = settings(state_backend="gcs", location="europe-west1")
+    assert (chosen.state_backend, chosen.location) == ("gcs", "europe-west1")
+
+
+def test_an_id_of_the_wrong_shape_is_said_in_full() -> None:
+    assert problems(repository_id="074") == (
+        "config 'githubRepositoryId' is '074', not a GitHub id (digits only, no leading zero, at "
+        f"most 20). Read it with `{READ_IDS}` (the second line). Fix: pulumi config set "
+        "githubRepositoryId ID"
+    )
+
+
+def test_every_problem_is_reported_on_its_own_line() -> None:
+    assert problems(project=None, stacks=["prod"], state_backend="s3").splitlines() == [
+        "config 'gcp:project' is not set. Fix: pulumi config set gcp:project ID",
+        "config 'stacks' must include 'dev': pull requests preview it",
+        "config 'stateBackend' is 's3'. Fix: pulumi config set stateBackend gcs (or pulumi-cloud)",
+    ]

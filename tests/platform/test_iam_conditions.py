@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from bootstrap import access
 from bootstrap.access import GRANTABLE_ROLES
 from tests.bootstrap.conftest import REQUIRED, BootstrapRun, execute
 from tests.cel_eval import CelError, evaluate, evaluate_condition
@@ -153,6 +154,16 @@ def test_the_grantable_roles_are_the_main_programs_build_role() -> None:
     assert GRANTABLE_ROLES == ("roles/run.builder",)
 
 
+def test_the_grant_limit_lists_every_grantable_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting limits on granting roles: hasOnly over the whole allowlist, so a second
+    grantable role is allowed alone and with the first, and Owner still is not."""
+    monkeypatch.setattr(access, "GRANTABLE_ROLES", ("roles/run.builder", "roles/pubsub.editor"))
+    expression = access.grant_limit_condition()
+    assert may_grant(expression, ["roles/pubsub.editor"]) is True
+    assert may_grant(expression, ["roles/pubsub.editor", "roles/run.builder"]) is True
+    assert may_grant(expression, ["roles/pubsub.editor", "roles/owner"]) is False
+
+
 def state_conditions(run: BootstrapRun, account: str) -> dict[str, str]:
     """Role -> condition expression of one account's bucket grants."""
     grants = [
@@ -164,7 +175,8 @@ def state_conditions(run: BootstrapRun, account: str) -> dict[str, str]:
 
 
 def bucket_name(run: BootstrapRun) -> str:
-    return run.outputs["repository_variables"]["PULUMI_BACKEND_URL"].removeprefix("gs://")
+    url: str = run.outputs["repository_variables"]["PULUMI_BACKEND_URL"]
+    return url.removeprefix("gs://")
 
 
 def objects(bucket: str, stack: str) -> list[str]:
