@@ -291,3 +291,141 @@ def test_without_gcs_no_backend_api_is_enabled(bootstrap):
     run = bootstrap.run()
     enabled = {d.inputs["service"] for d in run.of_type("gcp:projects/service:Service")}
     assert enabled == set(POOL_PROJECT_APIS) | set(STACK_PROJECT_APIS)
+
+
+def _role_name(role: str) -> str:
+    return role.removeprefix("roles/").replace(".", "-").lower()
+
+
+def test_resource_names_stay_what_existing_stacks_have(bootstrap):
+    # Pulumi identifies a resource by its type and name: a renamed one is deleted and created
+    # again (a service account with it, and every grant to it), so names never change.
+    run = bootstrap.run(stateBackend="gcs")
+    names = {(d.type.rsplit(":", 1)[1], d.name) for d in run.declared}
+    apis = {
+        ("Service", f"github-api-acme-ci-{api.split('.')[0]}")
+        for api in (*POOL_PROJECT_APIS, *STACK_PROJECT_APIS, *GCS_BACKEND_APIS)
+    }
+    identities = {
+        (kind, f"github-{who}{suffix}")
+        for who in ("deployer-dev", "deployer-prod", "previewer")
+        for kind, suffix in (("Account", ""), ("IAMMember", "-federated"))
+    }
+    roles = {
+        ("IAMMember", f"github-deployer-{stack}-{_role_name(role)}")
+        for stack in ("dev", "prod")
+        for role in DEPLOYER_ROLES
+    } | {("IAMMember", "github-previewer-viewer")}
+    state = {
+        ("Bucket", "github-state"),
+        ("KeyRing", "github-state-keys"),
+        ("CryptoKey", "github-state-key-dev"),
+        ("CryptoKey", "github-state-key-prod"),
+        ("CryptoKeyIAMMember", "github-state-key-dev-deployer"),
+        ("CryptoKeyIAMMember", "github-state-key-prod-deployer"),
+        ("CryptoKeyIAMMember", "github-state-key-dev-previewer"),
+    } | {
+        ("BucketIAMMember", f"github-state-{who}-{part}")
+        for who in ("deployer-dev", "deployer-prod", "previewer")
+        for part in ("stack", "meta")
+    }
+    component = {("GitHubDeploy", "github")}
+    other = {
+        ("WorkloadIdentityPool", "github-pool"),
+        ("WorkloadIdentityPoolProvider", "github-provider"),
+    }
+    assert names == apis | identities | roles | state | component | other
+    assert ("IAMMember", "github-deployer-prod-resourcemanager-projectiamadmin") in names
+
+
+def test_the_state_bucket_is_private_uniform_and_versioned(bootstrap):
+    bucket = bootstrap.run(stateBackend="gcs", location="europe-west1").one(
+        "gcp:storage/bucket:Bucket"
+    )
+    assert bucket.inputs["project"] == bootstrap.project
+    assert bucket.inputs["location"] == "EUROPE-WEST1"
+    assert bucket.inputs["uniformBucketLevelAccess"] is True
+    assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    assert bucket.inputs["versioning"] == {"enabled": True}
+
+
+def test_the_state_keys_are_protected_and_named_per_stack(bootstrap):
+    # Losing a stack's key loses its secrets: `pulumi destroy` must not take it.
+    run = bootstrap.run(stateBackend="gcs", location="europe-west1")
+    ring = run.one("gcp:kms/keyRing:KeyRing")
+    assert (ring.inputs["name"], ring.inputs["location"]) == ("jam-fin-relay-state", "europe-west1")
+    assert ring.inputs["project"] == bootstrap.project
+    keys = run.of_type("gcp:kms/cryptoKey:CryptoKey")
+    assert {k.inputs["name"] for k in keys} == {"stack-dev", "stack-prod"}
+    assert all(k.protect for k in keys)
+    assert not any(d.protect for d in run.declared if d.type != "gcp:kms/cryptoKey:CryptoKey")
+
+
+def test_conditions_carry_titles_that_say_what_they_allow(bootstrap):
+    run = bootstrap.run(stateBackend="gcs")
+    grant = run.project_roles(email(bootstrap, "relay-deploy-dev"))[
+        (bootstrap.project, "roles/resourcemanager.projectIamAdmin")
+    ]
+    assert grant.inputs["condition"]["title"] == "grants the relay's build roles only"
+    titles = {d.name: d.inputs["condition"]["title"] for d in run.of_type(BUCKET_MEMBER)}
+    assert titles["github-state-deployer-prod-stack"] == "stack prod state only"
+    assert titles["github-state-previewer-stack"] == "stack dev state only"
+    assert titles["github-state-deployer-dev-meta"] == "list the bucket and read meta.yaml"
+
+
+def test_only_the_grant_role_carries_a_condition(bootstrap):
+    run = bootstrap.run()
+    conditioned = {
+        d.inputs["role"]
+        for d in run.of_type("gcp:projects/iAMMember:IAMMember")
+        if d.inputs.get("condition")
+    }
+    assert conditioned == {"roles/resourcemanager.projectIamAdmin"}
+
+
+def test_names_and_descriptions_say_whose_they_are(bootstrap):
+    run = bootstrap.run()
+    pool = run.one("gcp:iam/workloadIdentityPool:WorkloadIdentityPool")
+    assert pool.inputs["description"] == "GitHub Actions of acme/jam-fin-relay"
+    assert pool.inputs["displayName"] == "GitHub Actions"
+    assert run.one(PROVIDER).inputs["displayName"] == "GitHub"
+    deployer = run.account("relay-deploy-prod")
+    assert deployer.inputs["displayName"] == "relay-deploy-prod"
+    assert deployer.inputs["description"] == (
+        "Deploys stack prod of acme/jam-fin-relay from GitHub Actions"
+    )
+    assert run.account("relay-preview").inputs["description"] == (
+        "Read-only pull-request previews of stack dev of acme/jam-fin-relay"
+    )
+
+
+def test_everything_waits_for_the_apis_it_calls(bootstrap):
+    run = bootstrap.run(stateBackend="gcs")
+    apis = {d.urn for d in run.of_type("gcp:projects/service:Service")}
+    waiting = [
+        "gcp:iam/workloadIdentityPool:WorkloadIdentityPool",
+        "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
+        "gcp:serviceaccount/account:Account",
+        "gcp:storage/bucket:Bucket",
+        "gcp:kms/keyRing:KeyRing",
+    ]
+    for kind in waiting:
+        for declared in run.of_type(kind):
+            assert apis <= set(declared.dependencies), declared.name
+
+
+def test_gcs_backend_deployers_hold_their_own_key_and_state_with_write_roles(bootstrap):
+    # A deployer encrypts and decrypts its stack's secrets and writes its state; the previewer
+    # only decrypts and reads (the previewer's roles are checked above).
+    run = bootstrap.run(stateBackend="gcs")
+    member = f"serviceAccount:{email(bootstrap, 'relay-deploy-prod')}"
+    keys = [d.inputs for d in run.of_type(KEY_MEMBER) if d.inputs["member"] == member]
+    assert [(k["cryptoKeyId"].rsplit("/", 1)[-1], k["role"]) for k in keys] == [
+        ("stack-prod", "roles/cloudkms.cryptoKeyEncrypterDecrypter")
+    ]
+    state = {
+        d.name.rsplit("-", 1)[1]: d.inputs["role"]
+        for d in run.of_type(BUCKET_MEMBER)
+        if d.inputs["member"] == member
+    }
+    assert state == {"stack": "roles/storage.objectAdmin", "meta": "roles/storage.objectViewer"}
