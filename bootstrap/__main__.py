@@ -1,7 +1,7 @@
 """Bootstrap entry point: config -> workload identity pool, deployers, previewer, outputs.
 
 Run once per Google Cloud organisation set-up, from this folder, by someone who may create
-service accounts and grant roles (docs/gitops.md, "Deploy from GitHub").
+service accounts and grant roles (docs/gitops.md).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ try:
     settings = settings_from_config(
         project=pulumi.Config("gcp").get("project"),
         repository=config.get("githubRepository"),
+        owner_id=config.get("githubOwnerId"),
+        repository_id=config.get("githubRepositoryId"),
         stacks=config.get_object("stacks"),
         stack_projects=config.get("stackProjects"),
         state_backend=config.get("stateBackend"),

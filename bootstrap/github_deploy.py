@@ -25,10 +25,10 @@ from bootstrap.access import (
     account_id,
     attribute_condition,
     backend_metadata_condition,
-    environment_subject,
+    deployer_subject,
     grant_limit_condition,
+    previewer_subject,
     principal,
-    pull_request_subject,
     stack_state_condition,
 )
 from infra.service_accounts import answered_email, answered_name
@@ -79,8 +79,9 @@ class GitHubDeploy(pulumi.ComponentResource):
             display_name="GitHub",
             attribute_mapping=ATTRIBUTE_MAPPING,
             # GitHub's issuer is shared by every repository on github.com: without this
-            # condition any repository's workflow could exchange a token here.
-            attribute_condition=attribute_condition(settings.repository),
+            # condition any repository's workflow could exchange a token here. Bound on
+            # GitHub's ids, never on `sub` (bootstrap/access.py, "Who may federate").
+            attribute_condition=attribute_condition(settings),
             oidc=gcp.iam.WorkloadIdentityPoolProviderOidcArgs(issuer_uri=GITHUB_ISSUER),
             opts=after_apis,
         )
@@ -95,7 +96,7 @@ class GitHubDeploy(pulumi.ComponentResource):
                 account_id(stack),
                 f"Deploys stack {stack} of {settings.repository} from GitHub Actions",
                 pool.name,
-                environment_subject(settings.repository, stack),
+                deployer_subject(settings, stack),
                 after_apis,
             )
             for stack in settings.stacks
@@ -106,7 +107,7 @@ class GitHubDeploy(pulumi.ComponentResource):
             account_id(None),
             f"Read-only pull-request previews of stack {PREVIEW_STACK} of {settings.repository}",
             pool.name,
-            pull_request_subject(settings.repository),
+            previewer_subject(settings),
             after_apis,
         )
 
@@ -177,7 +178,7 @@ class GitHubDeploy(pulumi.ComponentResource):
             description=description,
             opts=opts,
         )
-        # Only GitHub jobs whose `sub` claim is exactly this subject may act as the account.
+        # Only jobs whose mapped google.subject is exactly this one may act as the account.
         gcp.serviceaccount.IAMMember(
             f"{resource_name}-federated",
             service_account_id=answered_name(sa, account, project),

@@ -77,6 +77,7 @@ class Declared:
     inputs: dict[str, Any] = field(default_factory=dict)
     secret_inputs: set[str] = field(default_factory=set)
     state: dict[str, Any] = field(default_factory=dict)
+    protect: bool = False  # the `protect` resource option
 
 
 # Names Google refuses, as each API documents them; a declared name that breaks one makes the
@@ -374,6 +375,7 @@ class RecordingMonitor(MockMonitor):
                 inputs=unwrap(raw),
                 secret_inputs=secret_paths(raw),
                 state=dict(state),
+                protect=bool(request.protect),
             )
         )
         return response

@@ -1,6 +1,6 @@
 """Run the real ``bootstrap/__main__.py`` under Pulumi's mocks (tests/pulumi_mocks.py).
 
-``bootstrap.run`` sets the bootstrap project's two required keys, plus any overrides, the way
+``bootstrap.run`` sets the bootstrap project's required keys, plus any overrides, the way
 ``pulumi up`` would, and returns a ``BootstrapRun``: every resource declared and the outputs.
 """
 
@@ -22,6 +22,16 @@ MAIN = REPO / "bootstrap" / "__main__.py"
 GCP_PROJECT = "acme-ci"
 PROJECT_NUMBER = "987654321098"
 REPOSITORY = "acme/jam-fin-relay"
+# GitHub's ids of acme and of acme/jam-fin-relay (`gh api repos/acme/jam-fin-relay --jq
+# '.owner.id, .id'`), strings as the token carries them.
+OWNER_ID = "90412367"
+REPOSITORY_ID = "812345678"
+REQUIRED = {
+    "gcp:project": GCP_PROJECT,
+    "githubRepository": REPOSITORY,
+    "githubOwnerId": OWNER_ID,
+    "githubRepositoryId": REPOSITORY_ID,
+}
 
 
 class BootstrapRun(MockRun):
@@ -51,18 +61,20 @@ def execute(config: dict[str, str], stack: str = "github") -> BootstrapRun:
 
 @pytest.fixture
 def bootstrap() -> Iterator[Any]:
-    """Runs the bootstrap with the two required keys set, plus any overrides (None leaves a
-    key out)."""
+    """Runs the bootstrap with the required keys set, plus any overrides (None leaves a key
+    out)."""
     thresholds = gc.get_threshold()
 
     def run(**overrides: str | None) -> BootstrapRun:
-        config = {"gcp:project": GCP_PROJECT, "githubRepository": REPOSITORY} | overrides
+        config = REQUIRED | overrides
         return execute({k: v for k, v in config.items() if v is not None})
 
     yield types.SimpleNamespace(
         run=run,
         project=GCP_PROJECT,
         repository=REPOSITORY,
+        owner_id=OWNER_ID,
+        repository_id=REPOSITORY_ID,
         number=PROJECT_NUMBER,
         between_runs=lambda: between_runs(thresholds),
     )

@@ -10,12 +10,16 @@ import pytest
 import yaml
 
 from bootstrap.access import (
+    ATTRIBUTE_MAPPING,
     DEPLOYER_ROLES,
+    GCS_BACKEND_APIS,
     GRANTABLE_ROLES,
     ORGANIZATION_ROLES,
+    POOL_PROJECT_APIS,
     PREFLIGHT_ROLES,
     PREVIEWER_ROLES,
     RESOURCE_LEVEL_ROLES,
+    STACK_PROJECT_APIS,
 )
 from tests.pulumi_mocks import PROC_FDS, open_file_descriptors
 
@@ -33,7 +37,7 @@ def email(bootstrap, account_id: str, project: str | None = None) -> str:
 SPLIT = "dev=acme-relay-dev,prod=acme-relay-prod"
 
 
-def test_runs_cleanly_with_only_the_two_required_keys(bootstrap):
+def test_runs_cleanly_with_only_the_required_keys(bootstrap):
     run = bootstrap.run()
     assert run.error is None
     assert {d.inputs["accountId"] for d in run.of_type("gcp:serviceaccount/account:Account")} == {
@@ -43,25 +47,14 @@ def test_runs_cleanly_with_only_the_two_required_keys(bootstrap):
     }
 
 
-def test_provider_condition_names_the_repository_and_main(bootstrap):
-    condition = bootstrap.run().one(PROVIDER).inputs["attributeCondition"]
-    assert f"assertion.repository == '{bootstrap.repository}'" in condition
-    assert "assertion.ref == 'refs/heads/main'" in condition
-
-
-def test_provider_condition_accepts_pull_requests_only_without_an_environment(bootstrap):
-    condition = bootstrap.run().one(PROVIDER).inputs["attributeCondition"]
-    # The PR branch of the condition pins `sub` to the no-environment form, so a pull-request
-    # job that declares `environment: prod` (sub ...:environment:prod) is refused.
-    pr_clause = condition.split("||", 1)[1]
-    assert "assertion.event_name == 'pull_request'" in pr_clause
-    assert f"assertion.sub == 'repo:{bootstrap.repository}:pull_request'" in pr_clause
-
-
-def test_provider_trusts_github_actions_tokens(bootstrap):
+def test_provider_trusts_github_actions_tokens_with_the_designed_mapping(bootstrap):
+    # What the mapping and condition accept is evaluated on GitHub's tokens in
+    # tests/platform/test_github_oidc.py.
     provider = bootstrap.run().one(PROVIDER)
     assert provider.inputs["oidc"]["issuerUri"] == "https://token.actions.githubusercontent.com"
-    assert provider.inputs["attributeMapping"]["google.subject"] == "assertion.sub"
+    assert provider.inputs["attributeMapping"] == ATTRIBUTE_MAPPING
+    assert provider.inputs["workloadIdentityPoolProviderId"] == "github"
+    assert provider.inputs["workloadIdentityPoolId"] == "github-actions"
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -130,8 +123,8 @@ def test_stack_deployers_are_federated_only_from_their_own_environment(bootstrap
         assert binding.inputs["role"] == "roles/iam.workloadIdentityUser"
         assert binding.inputs["member"] == (
             f"principal://iam.googleapis.com/projects/{bootstrap.number}/locations/global/"
-            f"workloadIdentityPools/github-actions/subject/"
-            f"repo:{bootstrap.repository}:environment:{stack}"
+            f"workloadIdentityPools/github-actions/subject/owner_id:{bootstrap.owner_id}:"
+            f"repository_id:{bootstrap.repository_id}:environment:{stack}:ref:refs/heads/main"
         )
 
 
@@ -141,8 +134,11 @@ def test_previewer_is_federated_only_from_pull_requests(bootstrap):
     members = [
         d.inputs["member"] for d in run.of_type(SA_MEMBER) if d.inputs["serviceAccountId"] == sa
     ]
-    assert len(members) == 1
-    assert members[0].endswith(f"/subject/repo:{bootstrap.repository}:pull_request")
+    assert members == [
+        f"principal://iam.googleapis.com/projects/{bootstrap.number}/locations/global/"
+        f"workloadIdentityPools/github-actions/subject/owner_id:{bootstrap.owner_id}:"
+        f"repository_id:{bootstrap.repository_id}:event_name:pull_request"
+    ]
 
 
 def test_previewer_is_read_only_on_dev_and_has_nothing_on_prod(bootstrap):
@@ -246,7 +242,7 @@ def test_stack_projects_for_an_unknown_stack_is_refused(bootstrap):
 def test_template_prompts_for_exactly_the_required_keys(bootstrap):
     project = yaml.safe_load((REPO / "bootstrap" / "Pulumi.yaml").read_text())
     prompted = set(project["template"]["config"])
-    assert prompted == {"gcp:project", "githubRepository"}
+    assert prompted == {"gcp:project", "githubRepository", "githubOwnerId", "githubRepositoryId"}
     # Each prompted key is required: leaving it out fails; declared config has defaults.
     for key in prompted:
         assert bootstrap.run(**{key: None}).error is not None, key
@@ -263,3 +259,174 @@ def test_repeated_runs_leave_no_file_descriptor_open(bootstrap):
         assert bootstrap.run().error is None
         bootstrap.between_runs()
     assert open_file_descriptors() <= before
+
+
+def test_the_apis_are_enabled_in_the_projects_that_call_them(bootstrap):
+    # Federation calls the Security Token Service and IAM Service Account Credentials in the
+    # pool's project; each deployer needs impersonation and Service Usage in its own project
+    # before it can enable the rest (Google: Workload Identity Federation with deployment
+    # pipelines, "Before you begin").
+    run = bootstrap.run(stackProjects=SPLIT, stateBackend="gcs")
+    services = run.of_type("gcp:projects/service:Service")
+    enabled = {(d.inputs["project"], d.inputs["service"]) for d in services}
+    stack_projects = ("acme-relay-dev", "acme-relay-prod")
+    assert enabled == (
+        {(bootstrap.project, api) for api in (*POOL_PROJECT_APIS, *GCS_BACKEND_APIS)}
+        | {(project, api) for project in stack_projects for api in STACK_PROJECT_APIS}
+    )
+    assert {"sts.googleapis.com", "iamcredentials.googleapis.com", "iam.googleapis.com"} <= set(
+        POOL_PROJECT_APIS
+    )
+    assert {
+        "iam.googleapis.com",
+        "iamcredentials.googleapis.com",
+        "serviceusage.googleapis.com",
+        "cloudresourcemanager.googleapis.com",
+    } <= set(STACK_PROJECT_APIS)
+    assert set(GCS_BACKEND_APIS) == {"storage.googleapis.com", "cloudkms.googleapis.com"}
+    assert all(re.fullmatch(r"[a-z]+\.googleapis\.com", api) for _, api in enabled)
+    assert all(d.inputs["disableOnDestroy"] is False for d in services)
+
+
+def test_without_gcs_no_backend_api_is_enabled(bootstrap):
+    run = bootstrap.run()
+    enabled = {d.inputs["service"] for d in run.of_type("gcp:projects/service:Service")}
+    assert enabled == set(POOL_PROJECT_APIS) | set(STACK_PROJECT_APIS)
+
+
+def _role_name(role: str) -> str:
+    return role.removeprefix("roles/").replace(".", "-").lower()
+
+
+def test_resource_names_stay_what_existing_stacks_have(bootstrap):
+    # Pulumi identifies a resource by its type and name: a renamed one is deleted and created
+    # again (a service account with it, and every grant to it), so names never change.
+    run = bootstrap.run(stateBackend="gcs")
+    names = {(d.type.rsplit(":", 1)[1], d.name) for d in run.declared}
+    apis = {
+        ("Service", f"github-api-acme-ci-{api.split('.')[0]}")
+        for api in (*POOL_PROJECT_APIS, *STACK_PROJECT_APIS, *GCS_BACKEND_APIS)
+    }
+    identities = {
+        (kind, f"github-{who}{suffix}")
+        for who in ("deployer-dev", "deployer-prod", "previewer")
+        for kind, suffix in (("Account", ""), ("IAMMember", "-federated"))
+    }
+    roles = {
+        ("IAMMember", f"github-deployer-{stack}-{_role_name(role)}")
+        for stack in ("dev", "prod")
+        for role in DEPLOYER_ROLES
+    } | {("IAMMember", "github-previewer-viewer")}
+    state = {
+        ("Bucket", "github-state"),
+        ("KeyRing", "github-state-keys"),
+        ("CryptoKey", "github-state-key-dev"),
+        ("CryptoKey", "github-state-key-prod"),
+        ("CryptoKeyIAMMember", "github-state-key-dev-deployer"),
+        ("CryptoKeyIAMMember", "github-state-key-prod-deployer"),
+        ("CryptoKeyIAMMember", "github-state-key-dev-previewer"),
+    } | {
+        ("BucketIAMMember", f"github-state-{who}-{part}")
+        for who in ("deployer-dev", "deployer-prod", "previewer")
+        for part in ("stack", "meta")
+    }
+    component = {("GitHubDeploy", "github")}
+    other = {
+        ("WorkloadIdentityPool", "github-pool"),
+        ("WorkloadIdentityPoolProvider", "github-provider"),
+    }
+    assert names == apis | identities | roles | state | component | other
+    assert ("IAMMember", "github-deployer-prod-resourcemanager-projectiamadmin") in names
+
+
+def test_the_state_bucket_is_private_uniform_and_versioned(bootstrap):
+    bucket = bootstrap.run(stateBackend="gcs", location="europe-west1").one(
+        "gcp:storage/bucket:Bucket"
+    )
+    assert bucket.inputs["project"] == bootstrap.project
+    assert bucket.inputs["location"] == "EUROPE-WEST1"
+    assert bucket.inputs["uniformBucketLevelAccess"] is True
+    assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    assert bucket.inputs["versioning"] == {"enabled": True}
+
+
+def test_the_state_keys_are_protected_and_named_per_stack(bootstrap):
+    # Losing a stack's key loses its secrets: `pulumi destroy` must not take it.
+    run = bootstrap.run(stateBackend="gcs", location="europe-west1")
+    ring = run.one("gcp:kms/keyRing:KeyRing")
+    assert (ring.inputs["name"], ring.inputs["location"]) == ("jam-fin-relay-state", "europe-west1")
+    assert ring.inputs["project"] == bootstrap.project
+    keys = run.of_type("gcp:kms/cryptoKey:CryptoKey")
+    assert {k.inputs["name"] for k in keys} == {"stack-dev", "stack-prod"}
+    assert all(k.protect for k in keys)
+    assert not any(d.protect for d in run.declared if d.type != "gcp:kms/cryptoKey:CryptoKey")
+
+
+def test_conditions_carry_titles_that_say_what_they_allow(bootstrap):
+    run = bootstrap.run(stateBackend="gcs")
+    grant = run.project_roles(email(bootstrap, "relay-deploy-dev"))[
+        (bootstrap.project, "roles/resourcemanager.projectIamAdmin")
+    ]
+    assert grant.inputs["condition"]["title"] == "grants the relay's build roles only"
+    titles = {d.name: d.inputs["condition"]["title"] for d in run.of_type(BUCKET_MEMBER)}
+    assert titles["github-state-deployer-prod-stack"] == "stack prod state only"
+    assert titles["github-state-previewer-stack"] == "stack dev state only"
+    assert titles["github-state-deployer-dev-meta"] == "list the bucket and read meta.yaml"
+
+
+def test_only_the_grant_role_carries_a_condition(bootstrap):
+    run = bootstrap.run()
+    conditioned = {
+        d.inputs["role"]
+        for d in run.of_type("gcp:projects/iAMMember:IAMMember")
+        if d.inputs.get("condition")
+    }
+    assert conditioned == {"roles/resourcemanager.projectIamAdmin"}
+
+
+def test_names_and_descriptions_say_whose_they_are(bootstrap):
+    run = bootstrap.run()
+    pool = run.one("gcp:iam/workloadIdentityPool:WorkloadIdentityPool")
+    assert pool.inputs["description"] == "GitHub Actions of acme/jam-fin-relay"
+    assert pool.inputs["displayName"] == "GitHub Actions"
+    assert run.one(PROVIDER).inputs["displayName"] == "GitHub"
+    deployer = run.account("relay-deploy-prod")
+    assert deployer.inputs["displayName"] == "relay-deploy-prod"
+    assert deployer.inputs["description"] == (
+        "Deploys stack prod of acme/jam-fin-relay from GitHub Actions"
+    )
+    assert run.account("relay-preview").inputs["description"] == (
+        "Read-only pull-request previews of stack dev of acme/jam-fin-relay"
+    )
+
+
+def test_everything_waits_for_the_apis_it_calls(bootstrap):
+    run = bootstrap.run(stateBackend="gcs")
+    apis = {d.urn for d in run.of_type("gcp:projects/service:Service")}
+    waiting = [
+        "gcp:iam/workloadIdentityPool:WorkloadIdentityPool",
+        "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider",
+        "gcp:serviceaccount/account:Account",
+        "gcp:storage/bucket:Bucket",
+        "gcp:kms/keyRing:KeyRing",
+    ]
+    for kind in waiting:
+        for declared in run.of_type(kind):
+            assert apis <= set(declared.dependencies), declared.name
+
+
+def test_gcs_backend_deployers_hold_their_own_key_and_state_with_write_roles(bootstrap):
+    # A deployer encrypts and decrypts its stack's secrets and writes its state; the previewer
+    # only decrypts and reads (the previewer's roles are checked above).
+    run = bootstrap.run(stateBackend="gcs")
+    member = f"serviceAccount:{email(bootstrap, 'relay-deploy-prod')}"
+    keys = [d.inputs for d in run.of_type(KEY_MEMBER) if d.inputs["member"] == member]
+    assert [(k["cryptoKeyId"].rsplit("/", 1)[-1], k["role"]) for k in keys] == [
+        ("stack-prod", "roles/cloudkms.cryptoKeyEncrypterDecrypter")
+    ]
+    state = {
+        d.name.rsplit("-", 1)[1]: d.inputs["role"]
+        for d in run.of_type(BUCKET_MEMBER)
+        if d.inputs["member"] == member
+    }
+    assert state == {"stack": "roles/storage.objectAdmin", "meta": "roles/storage.objectViewer"}
