@@ -65,7 +65,14 @@ def bootstrap_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, st
 
     def get(mocks: str, setup: str) -> ForeignRun:
         if (mocks, setup) not in done:
-            config = {"gcp:project": GCP_PROJECT, "githubRepository": REPOSITORY, **SETUPS[setup]}
+            config = {
+                "gcp:project": GCP_PROJECT,
+                "githubRepository": REPOSITORY,
+                # GitHub's numeric ids, as `gh api repos/OWNER/NAME --jq '.owner.id, .id'` prints
+                "githubOwnerId": "90412367",
+                "githubRepositoryId": "812345678",
+                **SETUPS[setup],
+            }
             with no_credentials(home):
                 done[mocks, setup] = run(
                     MAIN, project=PROJECT, stack="github", mocks=MOCKS[mocks](), config=config
@@ -171,5 +178,6 @@ def test_a_missing_repository_fails_with_a_run_error_before_any_resource(tmp_pat
             config={"gcp:project": GCP_PROJECT},
         )
     assert type(result.error).__name__ == "RunError"
-    assert "githubRepository" in str(result.error)
+    assert "githubOwnerId" in str(result.error)
+    assert "githubRepositoryId" in str(result.error)
     assert result.registrations == []

@@ -315,7 +315,7 @@ def test_resource_names_stay_what_existing_stacks_have(bootstrap):
     roles = {
         ("IAMMember", f"github-deployer-{stack}-{_role_name(role)}")
         for stack in ("dev", "prod")
-        for role in DEPLOYER_ROLES
+        for role in (*DEPLOYER_ROLES, *PREFLIGHT_ROLES)
     } | {("IAMMember", "github-previewer-viewer")}
     state = {
         ("Bucket", "github-state"),
