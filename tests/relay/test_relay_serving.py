@@ -6,7 +6,9 @@ exact edges with a fake clock and socket (no timing measured).
 
 from __future__ import annotations
 
+import selectors
 import sys
+import threading
 from typing import Any
 
 import gunicorn  # type: ignore[import-untyped]
@@ -191,3 +193,220 @@ def test_without_gunicorn_there_is_nothing_to_install(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "gunicorn", None)  # import gunicorn raises ImportError
 
     assert serving.install() is None
+
+
+# The worker's three overrides, on a stand-in for gunicorn's ThreadWorker (the real one needs a
+# running arbiter); test_relay_connections.py runs them on the real worker over HTTP.
+
+
+class FakePoller:
+    def __init__(self) -> None:
+        self.registered: dict[object, tuple[int, Any]] = {}
+
+    def register(self, sock: object, events: int, callback: Any) -> None:
+        self.registered[sock] = (events, callback)
+
+    def unregister(self, sock: object) -> None:
+        del self.registered[sock]
+
+
+class FakeConnection:
+    def __init__(self, cfg: object, sock: object, client: object, server: object) -> None:
+        self.cfg, self.sock, self.client, self.server = cfg, sock, client, server
+        self.timeout_set = False
+
+    def set_timeout(self) -> None:
+        self.timeout_set = True
+
+
+class FakeListener:
+    def __init__(self, result: tuple[object, object] | BaseException) -> None:
+        self.result = result
+
+    def accept(self) -> tuple[object, object]:
+        if isinstance(self.result, BaseException):
+            raise self.result
+        return self.result
+
+
+class FakeThreadWorker:
+    """The attributes and calls of gunicorn 23.0.0's ThreadWorker the overrides use."""
+
+    def __init__(self, *handled: tuple[bool, Any]) -> None:
+        self.cfg = object()
+        self.nr_conns = 0
+        self._lock = threading.RLock()
+        self._keep: list[Any] = []
+        self.poller = FakePoller()
+        self.enqueued: list[Any] = []
+        self.handled = list(handled)
+
+    def enqueue_req(self, conn: Any) -> None:
+        self.enqueued.append(conn)
+
+    def on_client_socket_readable(self, conn: Any, client: Any) -> None:
+        raise AssertionError("the override must be used")
+
+    def handle(self, conn: Any) -> tuple[bool, Any]:
+        keepalive, buffered = self.handled.pop(0)
+        conn.parser.unreader.buf = _Buffer(buffered)
+        return keepalive, conn
+
+
+class _Buffer:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
+class _Unreader:
+    mxchunk = 8192
+    buf = _Buffer(b"")
+    chunk: Any = None  # gunicorn's SocketUnreader.chunk; the worker replaces it
+
+
+class _Request:
+    def __init__(self, *headers: tuple[str, str]) -> None:
+        self.headers = list(headers)
+
+
+class _Parser:
+    def __init__(self, request: _Request | None) -> None:
+        self.unreader = _Unreader()
+        self.mesg = request
+
+
+class _ServedConnection:
+    def __init__(self, request: _Request | None = None) -> None:
+        self.sock = FakeSocket()
+        self.parser = _Parser(request or _Request(("HOST", "a")))
+
+
+def worker(*handled: tuple[bool, Any]) -> Any:
+    return serving._worker_class(FakeThreadWorker, FakeConnection)(*handled)
+
+
+def test_a_new_connection_is_queued_for_its_idle_timeout_and_polled() -> None:
+    relay_worker = worker()
+    sock, client = object(), ("127.0.0.1", 5000)
+
+    relay_worker.accept(("127.0.0.1", 8080), FakeListener((sock, client)))
+
+    [conn] = relay_worker._keep
+    assert (conn.sock, conn.client, conn.server) == (sock, client, ("127.0.0.1", 8080))
+    assert conn.timeout_set is True
+    assert relay_worker.nr_conns == 1
+    events, callback = relay_worker.poller.registered[sock]
+    assert events == selectors.EVENT_READ
+    callback(sock)  # readable: handed to a thread
+    assert relay_worker.enqueued == [conn]
+
+
+@pytest.mark.parametrize("error", [BlockingIOError(), InterruptedError(), ConnectionAbortedError()])
+def test_an_accept_that_finds_no_connection_changes_nothing(error: OSError) -> None:
+    relay_worker = worker()
+
+    relay_worker.accept(("127.0.0.1", 8080), FakeListener(error))
+
+    assert (relay_worker.nr_conns, relay_worker._keep, relay_worker.poller.registered) == (
+        0,
+        [],
+        {},
+    )
+
+
+def test_any_other_accept_error_is_raised() -> None:
+    with pytest.raises(OSError, match="too many open files"):
+        worker().accept(("127.0.0.1", 8080), FakeListener(OSError(24, "too many open files")))
+
+
+def test_a_readable_connection_leaves_the_idle_queue_for_a_thread() -> None:
+    relay_worker = worker()
+    conn, sock = object(), object()
+    relay_worker._keep.append(conn)
+    relay_worker.poller.register(sock, selectors.EVENT_READ, None)
+
+    relay_worker.on_client_socket_readable(conn, sock)
+
+    assert (relay_worker._keep, relay_worker.poller.registered) == ([], {})
+    assert relay_worker.enqueued == [conn]
+
+
+def test_a_connection_closed_as_idle_meanwhile_is_not_served() -> None:
+    relay_worker = worker()
+    sock = object()
+    relay_worker.poller.register(sock, selectors.EVENT_READ, None)
+
+    relay_worker.on_client_socket_readable(object(), sock)
+
+    assert (relay_worker.poller.registered, relay_worker.enqueued) == ({}, [])
+
+
+def test_handle_reads_through_the_request_deadline() -> None:
+    relay_worker = worker((True, b""))
+    conn = _ServedConnection()
+
+    assert relay_worker.handle(conn) == (True, conn)
+    chunk = conn.parser.unreader.chunk
+    assert isinstance(chunk.__self__, serving.RequestReads)
+    assert chunk.__self__._sock is conn.sock
+    assert chunk.__self__._max_chunk == 8192
+
+
+@pytest.mark.parametrize("keepalive", [True, False])
+def test_a_served_request_with_nothing_buffered_ends_the_turn(keepalive: bool) -> None:
+    relay_worker = worker((keepalive, b""), (True, b""))
+    conn = _ServedConnection()
+
+    assert relay_worker.handle(conn) == (keepalive, conn)
+    assert len(relay_worker.handled) == 1  # the second was not asked for
+
+
+def test_a_buffered_pipelined_request_is_served_at_once_on_a_new_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    restarts: list[float] = []
+    monkeypatch.setattr(serving.RequestReads, "restart", lambda self: restarts.append(1.0))
+    relay_worker = worker((True, b"GET /health HTTP/1.1\r\n"), (True, b"GET /"), (True, b""))
+    conn = _ServedConnection()
+
+    assert relay_worker.handle(conn) == (True, conn)
+    assert relay_worker.handled == []  # all three served in this turn
+    assert len(restarts) == 2
+
+
+def test_bytes_buffered_after_a_closing_answer_are_not_served() -> None:
+    relay_worker = worker((False, b"GET /health HTTP/1.1\r\n"), (True, b""))
+    conn = _ServedConnection()
+
+    assert relay_worker.handle(conn) == (False, conn)
+    assert len(relay_worker.handled) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "keepalive"),
+    [
+        ((("TRANSFER-ENCODING", "chunked\x0b"),), False),
+        ((("TRANSFER-ENCODING", "chunked"), ("TRANSFER-ENCODING", "chunked\xa0")), False),
+        ((("TRANSFER-ENCODING", "chunked"),), True),
+        ((("X-TRANSFER-ENCODING", "chunked\x0b"),), True),
+        ((("CONTENT-TYPE", "chunked\x0b"),), True),
+    ],
+)
+def test_a_request_with_a_disguised_coding_closes_its_connection(
+    headers: tuple[tuple[str, str], ...], keepalive: bool
+) -> None:
+    relay_worker = worker((True, b"GET / HTTP/1.1\r\n"), (True, b""))
+    conn = _ServedConnection(_Request(*headers))
+
+    assert relay_worker.handle(conn) == (keepalive, conn)
+
+
+def test_a_connection_without_a_parsed_request_is_not_disguised() -> None:
+    relay_worker = worker((True, b""))
+    conn = _ServedConnection()
+    conn.parser.mesg = None
+
+    assert relay_worker.handle(conn) == (True, conn)
