@@ -1,6 +1,6 @@
 """Can the relay tell a forward Intercom never read from one it read and dropped? (never a test)
 
-    .venv/bin/python bench/stale.py            # about 30 s; loopback only, every loop bounded
+    .venv/bin/python bench/stale.py            # 30-45 s; loopback only, every loop bounded
 
 Two ways a kept-alive connection to Intercom ends without an answer, both through the relay's
 own forwarder (relay_function/forwarding.py) against the shared stand-in:
