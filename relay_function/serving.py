@@ -3,7 +3,7 @@
 functions-framework serves the relay with gunicorn's ``gthread`` worker and sets its options
 itself: it reads ``THREADS`` and ``WORKERS`` from the environment, and neither
 ``GUNICORN_CMD_ARGS`` nor a config file (it builds on ``gunicorn.app.base.BaseApplication``).
-Measured over loopback (docs/relay.md, "Client connections"), the pinned worker:
+Measured over loopback (docs/relay.md, "Edge cases"), the pinned worker:
 
 - never closes a connection that has sent nothing. At ``worker_connections`` (1,000) its loop
   stops polling and, with no request running, spins without waiting: 1,000 silent connections
@@ -11,13 +11,16 @@ Measured over loopback (docs/relay.md, "Client connections"), the pinned worker:
 - reads a request with a blocking socket and no timeout, so a connection that sends part of a
   request, or leaves the rest of a refused body unsent, holds a thread until the client closes;
 - reads ahead: of two pipelined requests the second sits in its buffer, unseen by the poller,
-  and is dropped when the idle connection is closed.
+  and is dropped when the idle connection is closed;
+- keeps a connection open after a request it framed as chunked from a disguised
+  ``Transfer-Encoding`` (the handler refuses the request itself: 400).
 
-No release fixes all of these (24.1.1-27.0.1 measured: each wedge or hold threads on other
-cases, docs/relay.md), and functions-framework gives no way to choose a worker. So this
-module subclasses the pinned worker and puts the subclass where gunicorn looks up
-``gthread`` (``install``). ``main`` calls it at import: functions-framework imports the
-function in the server's master process before gunicorn builds its worker class.
+No release fixes these (24.1.1-27.0.1 measured: none closes a silent connection while it is
+held or bounds a half-sent request, and each holds threads in cases 23.0.0 does not), and
+functions-framework gives no way to choose a worker. So this module subclasses the pinned
+worker and puts the subclass where gunicorn looks up ``gthread`` (``install``). ``main``
+calls it at import: functions-framework imports the function in the server's master process
+before gunicorn builds its worker class.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ def _has_disguised_framing(request: Any) -> bool:
 
 
 def _worker_class(thread_worker: Any, connection_class: Any) -> type:
-    """The pinned ``gthread`` worker with the three changes the module docstring lists."""
+    """The pinned ``gthread`` worker with the changes the module docstring lists."""
 
     class RelayThreadWorker(thread_worker):  # type: ignore[misc]
         def accept(self, server: Any, listener: socket.socket) -> None:

@@ -4,7 +4,7 @@ A relay of its own (THREADS=16, as deployed), so the tests that hold its threads
 seconds delay no other test. Each test talks raw HTTP/1.1 over loopback sockets; every socket
 operation is bounded (harness.SOCKET_TIMEOUT), and so is every request (HTTP_TIMEOUT).
 
-What gunicorn 23.0.0 did before each change, measured: docs/relay.md, "Client connections".
+What gunicorn 23.0.0 did before each change, measured: docs/relay.md, "Edge cases (issue 20)".
 """
 
 from __future__ import annotations
