@@ -11,6 +11,7 @@ unless told otherwise), so a local relay answers ``/workflows/<id>`` and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -213,6 +214,7 @@ class LocalRelay:
         return records
 
     def stop(self, timeout: float = 10.0) -> None:
+        workers = self.worker_pids()
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             # SIGINT is gunicorn's quick shutdown; idle keep-alive connections do not hold it.
@@ -222,7 +224,20 @@ class LocalRelay:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout)
+        # A worker that cannot exit (a thread blocked in a read joins at exit) outlives an
+        # arbiter killed above; on a shared machine it would stay for good.
+        for pid in workers:
+            self._kill_if_still_ours(pid)
         # The log file stays readable after stop(); it is closed when collected.
+
+    def _kill_if_still_ours(self, pid: int) -> None:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+        except OSError:
+            return  # gone
+        if [part.decode(errors="replace") for part in command] == self._command:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def worker_pids(self) -> list[int]:
         """The server's worker processes (gunicorn's arbiter forks them; Linux /proc only)."""
