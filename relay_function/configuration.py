@@ -18,6 +18,7 @@ from naming import (
     DEFAULT_EVENTS,
     KNOWN_EVENTS,
     ROUTES_ENV,
+    SERVICE_NAME_ENV,
     host_problem,
     intercom_url_env,
     is_loopback_host,
@@ -29,7 +30,7 @@ MAX_BODY_ENV = "RELAY_MAX_BODY_BYTES"
 FORWARD_TIMEOUT_ENV = "RELAY_FORWARD_TIMEOUT_SECONDS"
 CA_BUNDLE_ENV = "RELAY_CA_BUNDLE"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
-# Jam gives up after 15 s; the whole forward (connect, TLS, one resend, answer) fits in this.
+# Jam gives up after 15 s; the whole forward (connect, TLS, answer) fits in this.
 DEFAULT_FORWARD_TIMEOUT_SECONDS = 8.0
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
@@ -72,6 +73,7 @@ class Config(NamedTuple):
     forward_timeout: float
     problems: tuple[ConfigProblem, ...]
     ca_bundle: str | None = None  # checked at start-up; None: system CAs only
+    service_name: str | None = None  # K_SERVICE: routes also answer under /<service_name>/
 
 
 def parse_intercom_url(url: str) -> IntercomTarget:
@@ -240,4 +242,5 @@ def load_config(env: Mapping[str, str]) -> Config:
     max_body = _positive_number(env, MAX_BODY_ENV, DEFAULT_MAX_BODY_BYTES, problems)
     timeout = _positive_number(env, FORWARD_TIMEOUT_ENV, DEFAULT_FORWARD_TIMEOUT_SECONDS, problems)
     ca_bundle = _ca_bundle(env, problems)
-    return Config(routes, int(max_body), timeout, tuple(problems), ca_bundle)
+    service_name = env.get(SERVICE_NAME_ENV, "").strip() or None
+    return Config(routes, int(max_body), timeout, tuple(problems), ca_bundle, service_name)

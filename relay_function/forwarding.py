@@ -1,15 +1,15 @@
 """Forwarding to Intercom over urllib3's keep-alive pool, under one whole-forward deadline.
 
 urllib3 does the pooling (per scheme/host/port), TLS, keep-alive, the check that an idle
-connection is still open before reuse, and per-operation timeouts. Two things it lacks are
-kept here, small:
+connection is still open before reuse, and per-operation timeouts. Every forward is sent once:
+a connection Intercom closed without answering is a 502, and Jam's own retry (at once, then
+5 s, 5 min, ...) sends the event again. The relay cannot tell a request Intercom never read
+from one it read and dropped (both end in the same unanswered close; bench/stale.py), and a
+resend of the second delivers twice. Two things urllib3 lacks are kept here, small:
 
-- **One resend when a reused connection fails before any answer.** Intercom may close an idle
-  connection just after the pool checked it; the request then fails with no answer. urllib3's
-  ``Retry`` cannot tell a reused connection from a fresh one and does not resend a POST after a
-  read error, so it would either lose the event (Jam retries it later, after a 502) or resend
-  after failures where Intercom may have the request. ``tests/relay/test_relay_faults.py``
-  (``test_stale_pooled_connection_loses_no_event``) fails without it.
+- **Interim answers skipped.** http.client skips only ``100 Continue``; any other 1xx (``103
+  Early Hints``) would be taken as Intercom's answer. RFC 9110, 15.2: a client must be able to
+  read 1xx answers before the final one and may ignore them.
 - **A deadline on the whole forward.** A socket timeout restarts with every byte received, so
   an Intercom that drips its answer would hold the forward (and Jam's delivery) far past any
   per-operation timeout (``test_relay_deadline.py`` drips a valid 200 over 30 s). No urllib3 or
@@ -44,17 +44,13 @@ MAX_INTERCOM_ANSWER_BYTES = 64 * 1024
 MAX_IDLE_CONNECTIONS_PER_HOST = 16
 USER_AGENT = "jam-fin-relay/0.1 (+Jam to Intercom Fin relay)"
 JSON_TYPE = "application/json"
-# What a kept-alive connection the peer closed while idle looks like on the next request
-# (urllib3 wraps them in ProtocolError, "Connection aborted.").
-_STALE_ERRORS = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 
 class _Forward:
-    """The forward a request thread is making: its deadline, and what its connection did."""
+    """The forward a request thread is making: its deadline, and whether it stopped a read."""
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        self.reused = False  # whether the request went out on a kept-alive connection
         self.expired = False  # whether the deadline stopped a send or a read
 
     def remaining(self) -> float:
@@ -88,7 +84,8 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class _DeadlineResponse(http.client.HTTPResponse):
-    """http.client's answer, read through a ``_DeadlineReader`` during a forward."""
+    """http.client's answer, read through a ``_DeadlineReader`` during a forward, and past
+    any interim (1xx) answers."""
 
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
         super().__init__(sock, *args, **kwargs)
@@ -97,31 +94,33 @@ class _DeadlineResponse(http.client.HTTPResponse):
             self.fp.close()  # only its hold on the socket: the connection stays open
             self.fp = io.BufferedReader(_DeadlineReader(sock, forward))
 
+    def _read_status(self) -> tuple[str, int, str]:
+        # begin() loops past 100 Continue only (reading and dropping its header fields); an
+        # interim answer is passed to it as one. 101 Switching Protocols is not interim here
+        # (the relay never asks to upgrade): it stays an answer, and a 502.
+        version, status, reason = super()._read_status()  # type: ignore[misc]
+        if 100 <= status < 200 and status != 101:
+            return version, http.client.CONTINUE, reason
+        return version, status, reason
+
 
 class _Deadlined:
     """Mixed into urllib3's connection classes (its ``ConnectionCls`` extension point): each
-    request is bounded by its forward's deadline, and a reuse is told from a fresh socket.
+    request is bounded by its forward's deadline.
 
     ``request()`` is urllib3's public per-request call, made for fresh and reused connections
-    alike; ``connect()`` marks the start of a new socket.
+    alike.
     """
 
     sock: socket.socket | None
     response_class: type[http.client.HTTPResponse] = _DeadlineResponse
-    _sent_on_socket = 0
-
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        self._sent_on_socket = 0
 
     def request(self, *args: object, **kwargs: object) -> None:
         forward: _Forward | None = getattr(_current, "forward", None)
-        if forward is not None:
-            forward.reused = self.sock is not None and self._sent_on_socket > 0
-            if self.sock is not None:  # a kept-alive (or just TLS-connected) socket
-                self.sock.settimeout(forward.remaining())
+        if forward is not None and self.sock is not None:
+            # A kept-alive (or just TLS-connected) socket: the send gets only the time left.
+            self.sock.settimeout(forward.remaining())
         super().request(*args, **kwargs)  # type: ignore[misc]
-        self._sent_on_socket += 1
         _quick_ack(self.sock)
 
 
@@ -181,7 +180,7 @@ class Forwarder:
                 manager = urllib3.PoolManager(
                     num_pools=64,
                     maxsize=MAX_IDLE_CONNECTIONS_PER_HOST,
-                    retries=False,  # the one resend worth making is below
+                    retries=False,  # Jam retries: a resend here could deliver twice
                     ssl_context=context,
                 )
                 manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
@@ -196,34 +195,23 @@ class Forwarder:
         headers: Mapping[str, str],
         timeout: float,
     ) -> int:
-        """POST once (plus one resend if a reused connection failed unanswered); the status."""
+        """POST once; Intercom's status, or ForwardFailed."""
         forward = _Forward(time.monotonic() + timeout)
-        for attempt in (1, 2):
-            _current.forward = forward
-            failure: Exception | None = None
-            try:
-                status = self._exchange(target, path, body, headers, forward)
-            # ValueError: UnicodeError from IDNA-encoding a host, or a URL urllib3 rejects.
-            except (OSError, urllib3.exceptions.HTTPError, ValueError) as error:
-                failure = error
-            finally:
-                _current.forward = None
-            # First: a read the deadline stopped is a timeout, never a stale connection to
-            # resend on, whatever urllib3 wrapped it in.
+        _current.forward = forward
+        try:
+            return self._exchange(target, path, body, headers, forward)
+        # ValueError: UnicodeError from IDNA-encoding a host, or a URL urllib3 rejects.
+        except (OSError, urllib3.exceptions.HTTPError, ValueError) as failure:
+            # First: a read the deadline stopped is a timeout, whatever urllib3 wrapped it in.
             if forward.expired or isinstance(
                 failure, TimeoutError | ReadTimeoutError | ConnectTimeoutError
             ):
-                raise ForwardFailed("Intercom did not answer in time")
-            if failure is None:
-                return status
-            cause = _cause(failure)
-            if attempt == 1 and forward.reused and isinstance(cause, _STALE_ERRORS):
-                # Intercom closed it while idle: resend (same Idempotency-Key); with no time
-                # left, _exchange's first call to remaining() makes it a timeout.
-                continue
+                raise ForwardFailed("Intercom did not answer in time") from None
             # The class name only: messages can carry the host name.
-            raise ForwardFailed(f"Intercom unreachable ({type(cause).__name__})")
-        raise AssertionError("unreachable: the loop returns or raises")
+            cause = type(_cause(failure)).__name__
+            raise ForwardFailed(f"Intercom unreachable ({cause})") from None
+        finally:
+            _current.forward = None
 
     def _exchange(
         self,

@@ -3,10 +3,12 @@
 ``POST /workflows/<id>``: verify the Jam delivery (``verification``), parse the event
 (``events``), and forward ``{"event": <type>, "payload": {...}}`` to the workflow's Intercom
 "Wait for webhook" URL + ``/<conversationId>`` (``forwarding``). ``GET /health`` answers 200.
+Both also answer under ``/<K_SERVICE>/`` (``naming.served_path``).
 Configuration (``configuration``) is read once, at import; each early answer is an exception
-class in ``answers``. This module is the handler: it routes, runs the checks in the order of
-the answer table, and writes one log line per request. The answer table, the env vars and the
-log fields are documented in docs/relay.md and docs/CONTRACTS.md.
+class in ``answers``; ``serving`` adapts the server's handling of client connections. This
+module is the handler: it routes, runs the checks in the order of the answer table, and writes
+one log line per request. The answer table, the env vars and the log fields are documented in
+docs/relay.md and docs/CONTRACTS.md.
 
 The folder deploys on its own, so its modules import each other top-level (``import naming``).
 """
@@ -22,6 +24,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import flask
+import functions_framework
+import serving
 from answers import (
     BadRequest,
     ForwardFailed,
@@ -35,8 +39,9 @@ from answers import (
 from configuration import Config, Route, load_config
 from events import decode_object, event_from, event_type_of, valid_conversation_id
 from forwarding import JSON_TYPE, Forwarder, forward
-from naming import HEALTH_PATH, JAM_CREATED, ROUTE_PREFIX
+from naming import HEALTH_PATH, JAM_CREATED, ROUTE_PREFIX, served_path
 from verification import verify
+from werkzeug.exceptions import NotFound
 
 # One JSON object per line on stdout (Cloud Logging reads `severity` and `message`).
 
@@ -58,7 +63,7 @@ def _known_workflow_id(config: Config, path: str) -> str | None:
 
 
 def route_for(config: Config, path: str, method: str) -> Route:
-    """The route ``path`` names, or UnknownRoute / MethodNotAllowed."""
+    """The route ``path`` (``served_path``'s) names, or UnknownRoute / MethodNotAllowed."""
     workflow_id = _known_workflow_id(config, path)
     route = config.routes.get(workflow_id) if workflow_id is not None else None
     if route is None:
@@ -68,8 +73,16 @@ def route_for(config: Config, path: str, method: str) -> Route:
     return route
 
 
+_UNREADABLE = "body could not be read (broken framing, or ended early)"
+
+
 def read_body(request: flask.Request, limit: int) -> bytes:
     """The raw body, reading at most limit + 1 bytes; TooLarge above the limit."""
+    codings = request.headers.get("Transfer-Encoding")
+    if codings is not None and serving.disguised_transfer_encoding(codings):
+        # The server read it as chunked, a reader in front of it may not; `serving` also
+        # closes the connection after this answer.
+        raise BadRequest("Transfer-Encoding is not a plain list of codings")
     declared = request.content_length
     if declared is not None and declared > limit:
         raise TooLarge(f"body over {limit} bytes")
@@ -83,13 +96,17 @@ def read_body(request: flask.Request, limit: int) -> bytes:
         # InvalidChunkSize / NoMoreData (OSError) or a ParseException (bad trailer), werkzeug
         # ClientDisconnected. Any of them is the client's framing, never a relay bug (500).
         except Exception:
-            raise BadRequest("body could not be read (broken framing, or ended early)") from None
+            raise BadRequest(_UNREADABLE) from None
         if not chunk:
             break
         chunks.append(chunk)
         size += len(chunk)
     if size > limit:
         raise TooLarge(f"body over {limit} bytes")
+    if declared is not None and size < declared:
+        # The server ends a body that stops coming at its read deadline (serving) as if the
+        # client had hung up: a short body, which would otherwise fail as a bad signature.
+        raise BadRequest(_UNREADABLE)
     return b"".join(chunks)
 
 
@@ -107,8 +124,8 @@ class Outcome(NamedTuple):  # a NamedTuple: cheaper to create at import (configu
     conversation_id: str | None = None  # validated by the same rule as the forward's URL
 
 
-def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> Outcome:
-    route = route_for(config, request.path, request.method)
+def handle(config: Config, request: flask.Request, path: str, now: Callable[[], float]) -> Outcome:
+    route = route_for(config, path, request.method)
     context: dict[str, Any] = {"workflow_id": route.workflow_id}
     try:
         if not route.keys:
@@ -162,6 +179,8 @@ def handle(config: Config, request: flask.Request, now: Callable[[], float]) -> 
 CONFIG = load_config(os.environ)
 for _problem in CONFIG.problems:
     log("ERROR", _problem.message, workflow_id=_problem.workflow_id, outcome="config_error")
+if (_server_problem := serving.install()) is not None:
+    log("ERROR", _server_problem, outcome="config_error")
 FORWARDER = Forwarder(CONFIG.ca_bundle)
 
 
@@ -183,13 +202,14 @@ def _json_response(status: int, document: Mapping[str, object]) -> flask.Respons
 
 def relay(request: flask.Request) -> flask.Response:
     """The Cloud Function entry point (target ``relay``)."""
-    if request.path == HEALTH_PATH:
+    path = served_path(request.path, CONFIG.service_name)
+    if path == HEALTH_PATH:
         if request.method not in ("GET", "HEAD"):
             return _json_response(405, {"outcome": "method_not_allowed", "message": "use GET"})
         return _json_response(200, {"status": "ok", "routes": len(CONFIG.routes)})
     started = time.perf_counter()
     try:
-        result = handle(CONFIG, request, time.time)
+        result = handle(CONFIG, request, path, time.time)
     except RelayAnswer as answer:  # before a route is known
         result = Outcome(answer.status, answer.outcome, str(answer), severity=answer.severity)
     except Exception as error:  # a bug, not bad input: still one log line, never the details
@@ -198,7 +218,7 @@ def relay(request: flask.Request) -> flask.Response:
             "error",
             f"internal error ({type(error).__name__})",
             "ERROR",
-            workflow_id=_known_workflow_id(CONFIG, request.path),
+            workflow_id=_known_workflow_id(CONFIG, path),
         )
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     log(
@@ -216,3 +236,15 @@ def relay(request: flask.Request) -> flask.Response:
     if result.status == 405:
         response.headers["Allow"] = "POST"
     return response
+
+
+def _framework_not_found(_error: NotFound) -> flask.Response:
+    """functions-framework routes /robots.txt and /favicon.ico past the function, to an HTML
+    404 of its own with no log line; its documented error handler ("Quickstart: Error
+    handling" in its README) sends them through the relay, which answers them as every
+    unknown path: JSON 404 ``unknown_route`` and one log line."""
+    return relay(flask.request)
+
+
+# Outside functions-framework's create_app (an import in tests) this is a no-op stand-in.
+functions_framework.errorhandler(NotFound)(_framework_not_found)

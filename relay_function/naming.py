@@ -16,6 +16,25 @@ SIGNING_SECRET_ENV_PREFIX = "JAM_SIGNING_SECRET__"  # noqa: S105 (a name, not a 
 ROUTE_PREFIX = "/workflows/"
 # Not /healthz: Cloud Run's front end answers some paths itself (below), and /healthz is one.
 HEALTH_PATH = "/health"
+# The Cloud Run service's name, which Cloud Run sets in the container's environment ("Container
+# runtime contract", Environment variables: https://cloud.google.com/run/docs/container-contract).
+SERVICE_NAME_ENV = "K_SERVICE"
+
+
+def served_path(path: str, service_name: str | None) -> str:
+    """The path the relay routes: ``path`` without one leading ``/<service_name>`` segment.
+
+    No Google page says which path a 2nd-gen function receives through
+    ``https://REGION-PROJECT.cloudfunctions.net/FUNCTION/...`` (1st gen strips the function
+    name: functions-framework-python #54), so ``/workflows/<id>`` and
+    ``/<service_name>/workflows/<id>`` (and the health path) are the same route. Only that one
+    segment is removed, once: ``/other/workflows/<id>`` and a doubled prefix route nowhere.
+    Without a service name (a local run with no ``K_SERVICE``) the path is used as it is.
+    """
+    if service_name and path.startswith(f"/{service_name}/"):
+        return path[len(service_name) + 1 :]
+    return path
+
 
 # Paths Cloud Run's front end answers itself, so a request for them never reaches the relay:
 # /eventlog, paths under /_ah/, and "some paths ending in z"; Google advises avoiding every path

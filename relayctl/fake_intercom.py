@@ -20,6 +20,11 @@ load generator does not share a GIL with it).
   nothing of it stays in the relay's pool once it stops;
 - ``chunked``: answers as ``answer`` does, the body in chunks (``Transfer-Encoding: chunked``),
   as a proxy in front of Intercom may.
+
+Whatever the mode: ``interim_statuses`` (e.g. ``(103,)``) are sent as interim answers, each on
+its own write, before every final answer (RFC 9110, 15.2; a ``103 Early Hints`` carries a
+``Link`` field); ``idle_close_seconds`` closes a kept-alive connection that stays idle that
+long, as real servers do; ``connections`` counts the connections accepted.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ class _Server(ThreadingHTTPServer):
     def finish_request(self, request: Any, client_address: Any) -> None:
         # TCP_NODELAY: our single-write answers leave at once. The TLS handshake happens here,
         # on the connection's own thread, not in accept(): handshakes must not queue.
+        self.fake.count_connection()
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         context = self.fake.tls_context
         if context is None:
@@ -99,6 +105,12 @@ class _Handler(BaseHTTPRequestHandler):
     wbufsize = -1
     server: _Server
     _requests_on_connection = 0
+
+    def setup(self) -> None:
+        super().setup()
+        # handle_one_request closes the connection when a read times out ("Request timed out").
+        if (idle := self.server.fake.idle_close_seconds) is not None:
+            self.connection.settimeout(idle)
 
     def do_POST(self) -> None:
         fake = self.server.fake
@@ -129,6 +141,12 @@ class _Handler(BaseHTTPRequestHandler):
             status = 200
         if 200 <= status < 300:
             fake.record_answered(received.headers.get("Idempotency-Key", ""))
+        for interim in fake.interim_statuses:
+            self.send_response_only(interim)
+            if interim == 103:  # Early Hints: the kind of field it carries
+                self.send_header("Link", "</assets/app.css>; rel=preload; as=style")
+            self.end_headers()
+            self.wfile.flush()  # on its own write, ahead of the final answer
         self._send(status, _OK)
 
     def _send(self, status: int, body: bytes) -> None:
@@ -178,6 +196,7 @@ class FakeIntercom:
         tls_context: ssl.SSLContext | None = None,
         hang_seconds: float = 3.0,
         drip_seconds: float = 30.0,
+        idle_close_seconds: float | None = None,
         record: bool = True,
     ) -> None:
         if mode not in MODES:
@@ -186,6 +205,9 @@ class FakeIntercom:
         self.tls_context = tls_context
         self.hang_seconds = hang_seconds
         self.drip_seconds = drip_seconds
+        self.idle_close_seconds = idle_close_seconds
+        self.interim_statuses: tuple[int, ...] = ()  # e.g. (103,): sent before each answer
+        self.connections = 0  # connections accepted
         self.answer_status = 200  # e.g. 404 to play an Intercom that refuses the event
         self.answered_keys: list[str] = []  # Idempotency-Key of every request answered 2xx
         self.dropped = 0  # requests read and left unanswered (drop_second)
@@ -250,6 +272,10 @@ class FakeIntercom:
     def record_answered(self, key: str) -> None:
         with self._lock:
             self.answered_keys.append(key)
+
+    def count_connection(self) -> None:
+        with self._lock:
+            self.connections += 1
 
     def count_dropped(self) -> None:
         with self._lock:

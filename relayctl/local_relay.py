@@ -3,10 +3,15 @@
 ``relay_env`` builds the relay's environment from plain mappings (by the shared naming rule), and
 ``LocalRelay`` serves ``relay_function/main.py`` with functions-framework in a subprocess. The
 demo, ``send-test-event``, the tests and the benchmark all start the relay this way.
+
+Like Cloud Run, ``LocalRelay`` sets ``K_SERVICE`` (the service name, ``LOCAL_SERVICE_NAME``
+unless told otherwise), so a local relay answers ``/workflows/<id>`` and
+``/<K_SERVICE>/workflows/<id>`` as a deployed one does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,10 +28,11 @@ from types import TracebackType
 from typing import IO
 
 from infra.relay_env import THREADS_ENV, RouteEvents, plain_env
-from infra.settings import DEFAULT_CONCURRENCY
+from infra.settings import DEFAULT_CONCURRENCY, default_function_name
 from relay_function.naming import (
     HEALTH_PATH,
     INTERCOM_URL_ENV_PREFIX,
+    SERVICE_NAME_ENV,
     SIGNING_SECRET_ENV_PREFIX,
     intercom_url_env,
     is_loopback_host,
@@ -35,9 +41,18 @@ from relay_function.naming import (
 
 RELAY_SOURCE = Path(__file__).resolve().parent.parent / "relay_function" / "main.py"
 MAX_BODY_ENV = "RELAY_MAX_BODY_BYTES"
+# The service name a local relay runs under: the deploy's default function name for a stack
+# called "local" (Cloud Run sets K_SERVICE to the service's name).
+LOCAL_SERVICE_NAME = default_function_name("local")
 # Variables that configure the relay; inherited copies are dropped so a stray export in the
 # caller's shell cannot change what a LocalRelay serves.
-_RELAY_ENV_PREFIXES = (INTERCOM_URL_ENV_PREFIX, SIGNING_SECRET_ENV_PREFIX, "RELAY_", THREADS_ENV)
+_RELAY_ENV_PREFIXES = (
+    INTERCOM_URL_ENV_PREFIX,
+    SIGNING_SECRET_ENV_PREFIX,
+    "RELAY_",
+    THREADS_ENV,
+    SERVICE_NAME_ENV,
+)
 
 
 class NotLoopbackError(ValueError):
@@ -93,7 +108,9 @@ class LocalRelay:
     """functions-framework serving the relay on ``127.0.0.1:<free port>``; a context manager.
 
     ``env`` is added to this process's environment (minus any inherited relay variables).
-    Output (stdout and stderr) goes to a temporary file readable with ``output()``.
+    ``service_name`` is set as ``K_SERVICE``, as Cloud Run does (``None``: unset, as on a
+    machine that is not Cloud Run; a ``K_SERVICE`` in ``env`` wins). Output (stdout and
+    stderr) goes to a temporary file readable with ``output()``.
     """
 
     def __init__(
@@ -106,8 +123,10 @@ class LocalRelay:
         port: int | None = None,
         python: str = sys.executable,
         startup_timeout: float = 20.0,
+        service_name: str | None = LOCAL_SERVICE_NAME,
     ) -> None:
         _require_loopback(host)
+        self.service_name = env.get(SERVICE_NAME_ENV, service_name)
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
@@ -124,14 +143,16 @@ class LocalRelay:
             "--port",
             str(self.port),
         ]
-        self._env = self._child_env(env)
+        self._env = self._child_env(env, service_name)
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @staticmethod
-    def _child_env(env: Mapping[str, str]) -> dict[str, str]:
+    def _child_env(env: Mapping[str, str], service_name: str | None) -> dict[str, str]:
         child = {k: v for k, v in os.environ.items() if not k.startswith(_RELAY_ENV_PREFIXES)}
+        if service_name is not None:
+            child[SERVICE_NAME_ENV] = service_name
         child.update(env)
         child["PYTHONUNBUFFERED"] = "1"  # log lines reach output() as they are written
         return child
@@ -193,6 +214,7 @@ class LocalRelay:
         return records
 
     def stop(self, timeout: float = 10.0) -> None:
+        workers = self.worker_pids()
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             # SIGINT is gunicorn's quick shutdown; idle keep-alive connections do not hold it.
@@ -202,7 +224,20 @@ class LocalRelay:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout)
+        # A worker that cannot exit (a thread blocked in a read joins at exit) outlives an
+        # arbiter killed above; on a shared machine it would stay for good.
+        for pid in workers:
+            self._kill_if_still_ours(pid)
         # The log file stays readable after stop(); it is closed when collected.
+
+    def _kill_if_still_ours(self, pid: int) -> None:
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+        except OSError:
+            return  # gone
+        if [part.decode(errors="replace") for part in command] == self._command:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def worker_pids(self) -> list[int]:
         """The server's worker processes (gunicorn's arbiter forks them; Linux /proc only)."""

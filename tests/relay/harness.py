@@ -7,6 +7,8 @@ Routes (all in one RELAY_ROUTES) cover each configuration case; the Intercom sta
 from __future__ import annotations
 
 import base64
+import json
+import socket
 import uuid
 from typing import Any
 
@@ -112,3 +114,80 @@ def secret_values() -> list[str]:
         key = base64.b64decode(secret.removeprefix("whsec_"))
         values += [secret.removeprefix("whsec_"), key.hex(), repr(key)[2:-1]]
     return values
+
+
+# Raw HTTP/1.1 over a loopback socket, for tests that control exactly what is sent and when.
+SOCKET_TIMEOUT = 10.0  # every raw socket operation is bounded
+
+
+def connect(relay: LocalRelay, timeout: float = SOCKET_TIMEOUT) -> socket.socket:
+    sock = socket.create_connection((relay.host, relay.port), timeout=timeout)
+    sock.settimeout(timeout)
+    return sock
+
+
+def head(method: str, path: str, *headers: str) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *headers, "", ""]
+    return "\r\n".join(lines).encode()
+
+
+class Answer:
+    """Reads one HTTP answer (status line, headers, Content-Length body) as bytes arrive."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.data = data
+
+    def feed(self, sock: socket.socket) -> None:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the relay closed the connection before answering")
+        self.data += chunk
+
+    @property
+    def length(self) -> int | None:
+        """The whole answer's length in bytes, once its head has arrived."""
+        head, sep, _ = self.data.partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                return len(head) + len(sep) + int(value)
+        return None
+
+    @property
+    def complete(self) -> bool:
+        return self.length is not None and len(self.data) >= self.length
+
+    @property
+    def status(self) -> int:
+        return int(self.data.split(b" ", 2)[1])
+
+    @property
+    def document(self) -> dict[str, object]:
+        assert self.length is not None
+        decoded = json.loads(self.data[: self.length].partition(b"\r\n\r\n")[2])
+        assert isinstance(decoded, dict)
+        return decoded
+
+    def rest(self) -> bytes:
+        """Bytes that arrived after this answer (the next answer on the connection)."""
+        assert self.length is not None
+        return self.data[self.length :]
+
+
+def read_answer(sock: socket.socket, already: bytes = b"") -> Answer:
+    answer = Answer(already)
+    while not answer.complete:
+        answer.feed(sock)
+    return answer
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """Whether the relay closes the connection (within the socket's timeout) with no answer."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False

@@ -144,7 +144,25 @@ def test_repr_of_a_route_reveals_no_secret() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "workflow_id"), [("/workflows/a", "a"), ("/workflows/zz", None), ("/x", None)]
+    ("env", "service_name"),
+    [({"K_SERVICE": "jam-fin-relay-dev"}, "jam-fin-relay-dev"), ({"K_SERVICE": " fn "}, "fn")]
+    + [({"K_SERVICE": blank}, None) for blank in ("", "  ")]
+    + [({}, None)],
+)
+def test_the_service_name_is_k_service(env: dict[str, str], service_name: str | None) -> None:
+    """https://cloud.google.com/run/docs/container-contract: Cloud Run sets K_SERVICE."""
+    assert config(RELAY_ROUTES="{}", **env).service_name == service_name
+
+
+@pytest.mark.parametrize(
+    ("path", "workflow_id"),
+    [
+        ("/workflows/a", "a"),
+        ("/fn/workflows/a", "a"),
+        ("/workflows/zz", None),
+        ("/x", None),
+        ("/other/workflows/a", None),
+    ],
 )
 def test_internal_error_line_names_a_known_workflow(
     monkeypatch: pytest.MonkeyPatch,
@@ -157,7 +175,7 @@ def test_internal_error_line_names_a_known_workflow(
     def broken_handle(*args: object) -> object:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(relay_main, "CONFIG", config(RELAY_ROUTES='{"a": {}}'))
+    monkeypatch.setattr(relay_main, "CONFIG", config(RELAY_ROUTES='{"a": {}}', K_SERVICE="fn"))
     monkeypatch.setattr(relay_main, "handle", broken_handle)
     request = flask.Request(EnvironBuilder(path=path, method="POST").get_environ())
 

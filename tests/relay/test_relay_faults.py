@@ -111,14 +111,47 @@ def test_relay_keeps_answering_after_every_fault(suite: Suite) -> None:
     assert suite.relay.running
 
 
-def test_stale_pooled_connection_loses_no_event(suite: Suite) -> None:
-    """Intercom drops every kept-alive connection on its second request; the relay resends."""
-    answers = []
-    for _ in range(6):
-        message_id = jam_events.new_message_id()
-        answers.append(suite.send_event(DROPPING, new_event(), message_id=message_id))
+def test_an_unanswered_close_is_a_502_sent_once_and_jams_retry_delivers(suite: Suite) -> None:
+    """Intercom reads the second request on a kept-alive connection and closes it unanswered.
 
-    assert [a.status_code for a in answers] == [200] * 6
-    assert suite.dropping.dropped >= 1  # the stale path was really taken
-    keys = suite.dropping.answered_keys
-    assert len(keys) == len(set(keys)) == 6  # each event answered exactly once
+    It may have acted on it, so the relay does not resend: 502, and Jam's retry (at once, same
+    message id) goes out on a new connection. A resend here would be a second delivery.
+    """
+    first_event, second_event = new_event(), new_event()
+    second_id = jam_events.new_message_id()
+
+    first = suite.send_event(DROPPING, first_event)  # a new connection, kept alive
+    dropped = suite.send_event(DROPPING, second_event, message_id=second_id)  # reuses it
+    retried = suite.send_event(DROPPING, second_event, message_id=second_id)  # Jam's retry
+
+    assert (first.status_code, first.json()["outcome"]) == (200, "delivered")
+    assert dropped.status_code == 502
+    assert dropped.json() == {
+        "outcome": "failed",
+        "message": "Intercom unreachable (RemoteDisconnected)",
+    }
+    assert (retried.status_code, retried.json()["outcome"]) == (200, "delivered")
+    conversations = [r.conversation_id for r in suite.dropping.received()]
+    first_id = first_event["data"]["conversationId"]
+    second_conversation = second_event["data"]["conversationId"]
+    assert conversations == [first_id, second_conversation, second_conversation]
+    assert suite.dropping.dropped == 1
+    assert len(suite.dropping.answered_keys) == 2
+
+
+@pytest.mark.parametrize("interim", [(103,), (100, 103)], ids=["early-hints", "continue-hints"])
+def test_interim_answers_before_intercoms_answer_are_skipped(
+    suite: Suite, interim: tuple[int, ...]
+) -> None:
+    """RFC 9110, 15.2: a 103 Early Hints is not Intercom's answer; the 200 after it is."""
+    conversation_id = new_conversation_id()
+    message_id = jam_events.new_message_id()
+    suite.intercom.interim_statuses = interim
+    try:
+        answer = suite.send_event(MAIN, new_event(RECORDED, conversation_id), message_id=message_id)
+    finally:
+        suite.intercom.interim_statuses = ()
+
+    assert (answer.status_code, answer.json()["outcome"]) == (200, "delivered")
+    assert suite.log_line(message_id)["intercom_status"] == 200
+    assert len(suite.intercom.received(conversation_id)) == 1

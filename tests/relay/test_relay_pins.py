@@ -26,7 +26,7 @@ def _requirement_lines(path: Path) -> list[str]:
     return lines
 
 
-def _pins() -> dict[str, str]:
+def pins() -> dict[str, str]:
     return {
         canonicalize_name(match[1]): match[2]
         for line in _requirement_lines(RELAY / "requirements.txt")
@@ -59,15 +59,15 @@ def test_every_line_of_the_relay_requirements_is_an_exact_pin() -> None:
 def test_every_installed_distribution_of_the_relay_tree_is_pinned() -> None:
     closure = _closure(_requirement_lines(RELAY / "requirements.in"))
     assert {"functions-framework", "flask", "gunicorn", "werkzeug"} <= closure
-    assert sorted(closure - set(_pins())) == []
+    assert sorted(closure - set(pins())) == []
 
 
 def test_the_installed_relay_tree_is_the_pinned_one() -> None:
-    pins = _pins()
-    installed = {name: metadata.version(name) for name in pins}
-    assert installed == pins
+    pinned = pins()
+    installed = {name: metadata.version(name) for name in pinned}
+    assert installed == pinned
 
 
 def test_the_pins_hold_nothing_outside_the_tree() -> None:
     closure = _closure(_requirement_lines(RELAY / "requirements.in"))
-    assert sorted(set(_pins()) - closure) == []
+    assert sorted(set(pins()) - closure) == []
