@@ -22,6 +22,7 @@ import pulumiverse_time as time
 from infra import monitoring as m
 from infra.dashboard import DashboardInputs, dashboard_console_url, dashboard_json
 from infra.settings import RelaySettings
+from infra.urls import health_url
 from relay_function.naming import HEALTH_PATH
 
 COMPONENT_TYPE = "jam-fin-relay:index:RelayAlerting"
@@ -45,9 +46,10 @@ HEALTH_STATUS_CONTENT = json.dumps("ok")
 class AlertingArgs:
     settings: RelaySettings  # project, function name, channels and thresholds
     service_name: pulumi.Input[str]  # the relay's Cloud Run service (short name)
-    # The function's Cloud Run URL (https://NAME-HASH-REGION.a.run.app): the uptime check
-    # probes its host, which reaches the relay at /health with no function-name segment.
-    cloud_run_url: pulumi.Input[str]
+    # The relay URL Jam's endpoints are under (infra/urls.py: https://REGION-PROJECT.
+    # cloudfunctions.net/FUNCTION, known before deploying): the uptime check probes its health
+    # URL, so "relay down" watches the very host and path prefix Jam posts to.
+    relay_url: str
     labels: Mapping[str, str]
     # The APIs: a component's depends_on does not reach its children, so they carry it.
     depends_on: Sequence[pulumi.Resource]
@@ -57,9 +59,12 @@ def outcome_metric_filter(metric_name: str, outcome: str) -> str:
     return m.metric_filter(metric_name, **{OUTCOME_LABEL: outcome})
 
 
-def uptime_host(cloud_run_url: str) -> str:
-    """``https://x-abc-ew.a.run.app`` -> ``x-abc-ew.a.run.app`` (the uptime check's host)."""
-    return urlsplit(cloud_run_url).hostname or ""
+def uptime_target(relay_url: str) -> tuple[str, str]:
+    """The uptime check's (host, path): the relay's health URL (``infra.urls.health_url``),
+    e.g. (``us-central1-p.cloudfunctions.net``, ``/jam-fin-relay-dev/health``). The relay
+    answers its health path with and without the function-name segment (naming.served_path)."""
+    parts = urlsplit(health_url(relay_url))
+    return parts.hostname or "", parts.path
 
 
 def uptime_metric_filter(check_id: str) -> str:
@@ -271,6 +276,7 @@ class RelayAlerting(pulumi.ComponentResource):
 
     def _uptime_check(self) -> gcp.monitoring.UptimeCheckConfig:
         settings = self._args.settings
+        host, path = uptime_target(self._args.relay_url)
         return gcp.monitoring.UptimeCheckConfig(
             f"{self._name}-health",
             project=settings.project,
@@ -278,7 +284,7 @@ class RelayAlerting(pulumi.ComponentResource):
             period=f"{settings.uptime_check_period_seconds}s",
             timeout=UPTIME_TIMEOUT,
             http_check=gcp.monitoring.UptimeCheckConfigHttpCheckArgs(
-                path=HEALTH_PATH,
+                path=path,
                 port=443,
                 use_ssl=True,
                 validate_ssl=True,
@@ -302,7 +308,7 @@ class RelayAlerting(pulumi.ComponentResource):
                 type="uptime_url",
                 labels={
                     "project_id": settings.project,
-                    "host": pulumi.Output.from_input(self._args.cloud_run_url).apply(uptime_host),
+                    "host": host,
                 },
             ),
             user_labels=dict(self._args.labels),

@@ -566,7 +566,7 @@ class Relay(pulumi.ComponentResource):
             AlertingArgs(
                 settings=settings,
                 service_name=service_path.apply(lambda path: path.rsplit("/", 1)[-1]),
-                cloud_run_url=self.cloud_run_url,
+                relay_url=self.relay_url,
                 labels=labels,
                 depends_on=apis_ready,
             ),

@@ -19,7 +19,8 @@ import requests
 from jsonpath_ng.jsonpath import JSONPath
 from jsonpath_ng.parser import parse as _parse_json_path
 
-from infra.alerting import HEALTH_STATUS_CONTENT, HEALTH_STATUS_PATH
+from infra import urls
+from infra.alerting import HEALTH_STATUS_CONTENT, HEALTH_STATUS_PATH, uptime_target
 from relay_function.naming import HEALTH_PATH
 from relayctl.local_relay import LocalRelay, relay_env
 
@@ -40,14 +41,41 @@ def json_path_exact_match(body: str, json_path: str, content: str) -> bool:
     return len(found) == 1 and found[0] == expected and type(found[0]) is type(expected)
 
 
+FUNCTION = "jam-fin-relay-dev"
+
+
 @pytest.fixture(scope="module")
-def health_body() -> Iterator[str]:
-    """The body the real relay answers on its health path (functions-framework, loopback)."""
+def health_answers() -> Iterator[dict[str, requests.Response]]:
+    """The real relay's answers (functions-framework, loopback, K_SERVICE as Cloud Run sets it)
+    on the health path and on the path the uptime check probes (infra.alerting.uptime_target)."""
     env = relay_env({"billing-handoff": ["intercom.recorder.recorded"]}, {}, {})
-    with LocalRelay(env) as relay:
-        answer = requests.get(relay.url + HEALTH_PATH, timeout=10)
-        assert answer.status_code == 200
-        yield answer.text
+    relay_url = urls.relay_url("acme-relay", "us-central1", FUNCTION)
+    _, uptime_path = uptime_target(relay_url)
+    with LocalRelay(env, service_name=FUNCTION) as relay:
+        yield {
+            path: requests.get(relay.url + path, timeout=10) for path in (HEALTH_PATH, uptime_path)
+        }
+
+
+@pytest.fixture(scope="module")
+def health_body(health_answers: dict[str, requests.Response]) -> str:
+    answer = health_answers[HEALTH_PATH]
+    assert answer.status_code == 200
+    return answer.text
+
+
+def test_the_uptime_check_s_path_reaches_the_relay(
+    health_answers: dict[str, requests.Response],
+) -> None:
+    """Issue 21.1: the uptime check probes /FUNCTION/health on the function's deterministic
+    URL; the relay answers it as its health path (K_SERVICE = the function's service name,
+    https://cloud.google.com/run/docs/container-contract), so the matcher sees the same body."""
+    (path,) = [p for p in health_answers if p != HEALTH_PATH]
+    assert path == f"/{FUNCTION}{HEALTH_PATH}"
+    answer = health_answers[path]
+    assert answer.status_code == 200
+    assert answer.text == health_answers[HEALTH_PATH].text
+    assert json_path_exact_match(answer.text, HEALTH_STATUS_PATH, HEALTH_STATUS_CONTENT)
 
 
 def test_the_uptime_matcher_matches_the_relay_s_real_health_answer(health_body: str) -> None:

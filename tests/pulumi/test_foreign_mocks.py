@@ -510,13 +510,15 @@ def test_the_function_builds_from_the_uploaded_archive(program, mocks, stack):
         assert source["bucket"] == result.one("gcp:storage/bucket:Bucket").state["name"]
 
 
-def test_the_uptime_check_probes_googles_run_app_host(program):
-    """The uptime check's host is the Cloud Run URI's (docs/deploy.md, Outputs): Google's answer
-    alone knows it (a hash), so only the Google-like mock can show it."""
-    result = _ok(program("google", "alerts-eu"))
-    uri = result.one(FUNCTION).state["serviceConfig"]["uri"]
-    labels = result.one(UPTIME).inputs["monitoredResource"]["labels"]
-    assert labels["host"] == uri.removeprefix("https://")
+@pytest.mark.parametrize("mocks", ["bare", "google"])
+def test_the_uptime_check_probes_the_relay_url_whatever_google_answers(program, mocks):
+    """The uptime check probes the health URL under the deterministic relay URL (infra/urls.py),
+    so it is right before Google answers anything, and never takes the run.app host."""
+    result = _ok(program(mocks, "alerts-eu"))
+    check = result.one(UPTIME).inputs
+    host, path = check["monitoredResource"]["labels"]["host"], check["httpCheck"]["path"]
+    assert f"https://{host}{path}" == result.outputs["relay_url"] + "/health"
+    assert host.endswith(".cloudfunctions.net")
 
 
 # --- Failures ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from google.cloud import monitoring_dashboard_v1
@@ -276,25 +277,30 @@ def test_refused_by_intercom_defaults_ignore_single_404s(alerted):
     assert condition["aggregations"][0]["alignmentPeriod"] == "3600s"
 
 
-def test_uptime_check_targets_health_on_the_cloud_run_host(alerted, kit):
-    """Issue 21.1: the uptime check probes a URL that reaches the relay: the host of the Cloud
-    Run URI Google assigned (service_config.uri, hash and all), path /health, where the relay
-    sees /health itself (no function-name segment, as through cloudfunctions.net)."""
+def test_uptime_check_probes_the_health_url_under_the_relay_url_jam_posts_to(alerted, kit):
+    """Issue 21.1: the uptime check probes a URL that reaches the relay: the health URL under
+    the deterministic relay URL (Cloud Functions, "HTTP triggers", Function URL), the host and
+    function-name segment Jam's Endpoint URLs use, never the hash-bearing Cloud Run URI. The
+    relay answers /FUNCTION/health as /health (tests/platform/test_google_monitoring.py)."""
     check = alerted.one(UPTIME)
-    uri = alerted.one("gcp:cloudfunctionsv2/function:Function").state["serviceConfig"]["uri"]
-    host = uri.removeprefix("https://")
-    assert host.endswith(".a.run.app")
     assert check.inputs["monitoredResource"] == {
         "type": "uptime_url",
-        "labels": {"project_id": kit.gcp_project, "host": host},
+        "labels": {
+            "project_id": kit.gcp_project,
+            "host": f"{kit.region}-{kit.gcp_project}.cloudfunctions.net",
+        },
     }
-    assert alerted.outputs["cloud_run_url"] == uri
+    uri = alerted.one("gcp:cloudfunctionsv2/function:Function").state["serviceConfig"]["uri"]
+    assert urlsplit(uri).hostname not in json.dumps(check.inputs)
     http = check.inputs["httpCheck"]
     assert (http["path"], http["port"], http["useSsl"], http["validateSsl"]) == (
-        "/health",
+        "/jam-fin-relay-dev/health",
         443,
         True,
         True,
+    )
+    assert alerted.outputs["relay_url"] + "/health" == (
+        f"https://{check.inputs['monitoredResource']['labels']['host']}{http['path']}"
     )
     assert check.inputs["period"] == "60s"
     assert check.inputs["timeout"] == "10s"
