@@ -11,7 +11,9 @@
    that command's stdin (never in argv), and workflows.yaml written.
 
 Without the Pulumi CLI nothing is asked: the file is written and the exact commands are printed
-(``pulumi config set --secret KEY`` asks for the value itself, without echo).
+(``pulumi config set --secret KEY`` asks for the value itself, without echo). Values a script
+pipes in anyway are still checked, so a wrong one is refused with its fix; then, as they cannot
+be stored, nothing is changed.
 
 workflows.yaml is edited by inserting lines at positions read from PyYAML's node marks, then
 the whole new text is run through the loader before it is written: every byte of the file
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         print("  (--description is for a new entry; edit the existing one in the file)")
 
     if pulumi is None:
-        return _without_pulumi(path, plan, args.id, stack_name, endpoint)
+        return _without_pulumi(path, plan, stored, args.id, stack_name, endpoint)
 
     values = (
         _ask(plan, stored, endpoint) if sys.stdin.isatty() else _from_stdin(plan, stored, args.id)
@@ -143,12 +145,17 @@ def _summary(workflow_id: str, stack: str, endpoint: str, plan: Plan, has_secret
         )
 
 
-def _without_pulumi(path: Path, plan: Plan, workflow_id: str, stack: str, endpoint: str) -> int:
-    if not sys.stdin.isatty() and _read_stdin().strip():
+def _without_pulumi(
+    path: Path, plan: Plan, stored: dict[str, bool], workflow_id: str, stack: str, endpoint: str
+) -> int:
+    piped = "" if sys.stdin.isatty() else _read_stdin()
+    if piped.strip():
+        # Checked first, so a wrong value is refused with its fix whatever else is missing.
+        _from_stdin(plan, stored, workflow_id, piped)
         raise CommandError(
-            "values came on stdin, but the Pulumi CLI is not on PATH, so they cannot be stored "
-            "(nothing was changed). Install it (https://www.pulumi.com/docs/install/), log in "
-            "with `pulumi login`, then run this again."
+            "the values on stdin are usable, but the Pulumi CLI is not on PATH, so they cannot "
+            "be stored (nothing was changed). Install it (https://www.pulumi.com/docs/install/), "
+            "log in with `pulumi login`, then run this again."
         )
     if plan.new_text is not None:
         _write(path, plan.new_text)
@@ -183,9 +190,10 @@ def secret_refusal(secret: str) -> str | None:
     try:
         _relay_configuration().parse_signing_secrets(secret)
     except ValueError as exc:  # names the position, never the value
+        why = str(exc) if str(exc).startswith("secret #") else f"the signing secret {exc}"
         return (
-            f"the signing secret {exc}. Fix: copy it again from Jam (the endpoint's signing "
-            "secret, which starts with whsec_)."
+            f"{why}. Fix: copy it again from Jam (the endpoint's signing secret, which starts "
+            "with whsec_)."
         )
     return None
 
@@ -263,11 +271,15 @@ def _read_stdin() -> str:
         raise usage_error("stdin is not UTF-8 text (value not shown).") from None
 
 
-def _from_stdin(plan: Plan, stored: dict[str, bool], workflow_id: str) -> dict[str, str]:
-    """The values a script gave on stdin, every one checked before anything is stored."""
+def _from_stdin(
+    plan: Plan, stored: dict[str, bool], workflow_id: str, text: str | None = None
+) -> dict[str, str]:
+    """The values a script gave on stdin (``text``, when already read), every one checked
+    before anything is stored."""
     urls: list[str] = []
     secrets: list[str] = []
-    for number, line in enumerate(_read_stdin().splitlines(), start=1):
+    lines = (_read_stdin() if text is None else text).splitlines()
+    for number, line in enumerate(lines, start=1):
         value = line.strip()
         if value.lower().startswith("whsec_"):
             secrets.append(value)
@@ -284,6 +296,11 @@ def _from_stdin(plan: Plan, stored: dict[str, bool], workflow_id: str) -> dict[s
             f"stdin has {len(urls)} Intercom URL line(s) and {len(secrets)} signing secret "
             "line(s); give at most one of each (values not shown)."
         )
+    # Each value given is judged first: a wrong one is refused with its fix, whatever is missing.
+    if urls and (problem := url_refusal(urls[0])) is not None:
+        raise CommandError(f"Intercom URL refused (nothing was stored): {problem}")
+    if secrets and (problem := secret_refusal(secrets[0])) is not None:
+        raise CommandError(f"signing secret refused (nothing was stored): {problem}")
     values: dict[str, str] = {}
     if urls:
         if plan.url_key is None:
@@ -291,8 +308,6 @@ def _from_stdin(plan: Plan, stored: dict[str, bool], workflow_id: str) -> dict[s
                 f"workflow '{workflow_id}' has a literal intercom_webhook_url in the file; "
                 "there is no config key to store a URL under."
             )
-        if (problem := url_refusal(urls[0])) is not None:
-            raise CommandError(f"Intercom URL refused (nothing was stored): {problem}")
         values[plan.url_key] = urls[0]
     elif plan.url_key is not None and stored.get(plan.url_key) is not True:
         raise usage_error(
@@ -300,8 +315,6 @@ def _from_stdin(plan: Plan, stored: dict[str, bool], workflow_id: str) -> dict[s
             "Fin workflow's Wait for webhook URL on stdin (one line)."
         )
     if secrets:
-        if (problem := secret_refusal(secrets[0])) is not None:
-            raise CommandError(f"signing secret refused (nothing was stored): {problem}")
         values[plan.secret_key] = secrets[0]
     return values
 

@@ -301,6 +301,26 @@ def test_without_pulumi_values_on_stdin_are_refused_and_nothing_changes(add, pro
     assert URL not in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        (URL + "/<Conversation ID>", "Remove the trailing '/<Conversation ID>'"),
+        ("whsec_not*base64", "is not base64 after whsec_"),
+    ],
+)
+def test_without_pulumi_a_bad_value_is_still_refused_with_its_fix(add, project, given, words):
+    """Issue 21.2: values are checked with the loader's rules before anything else, the Pulumi
+    CLI or not: a script learns what to fix, not only that nothing could be stored."""
+    before = (project / "workflows.yaml").read_text()
+    result = add("release-notes", stdin=given + "\n", pulumi=False)
+    assert result.returncode == 1
+    assert "refused (nothing was stored)" in result.stderr
+    assert words in result.stderr
+    assert "Pulumi CLI" not in result.stderr
+    assert (project / "workflows.yaml").read_text() == before
+    assert given not in result.stdout + result.stderr
+
+
 # --- On a terminal -------------------------------------------------------------------------
 
 
@@ -352,7 +372,7 @@ def test_on_a_terminal_a_refused_value_is_asked_again(project, pulumi_bin, calls
     code, shown = on_terminal(project, pulumi_bin, calls_log, answers, "release-notes")
     assert code == 0, shown
     assert "refused: the URL ends with the placeholder '/<Conversation ID>'" in shown
-    assert "refused: the signing secret secret #1 does not start with whsec_" in shown
+    assert "refused: secret #1 does not start with whsec_" in shown
     assert "not-a-secret" not in shown
     # Enter left the secret for later: only the URL is stored, and the next step says so.
     assert [c["argv"][3] for c in calls(calls_log)] == ["releaseNotesIntercomUrl"]
