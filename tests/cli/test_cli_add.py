@@ -159,6 +159,7 @@ def test_a_bad_intercom_url_is_refused_before_anything_is_stored(
         ("whsec_not*base64", "is not base64 after whsec_"),
         ("WHSEC_" + SECRET.removeprefix("whsec_"), "does not start with whsec_"),
     ],
+    ids=["not-base64", "upper-case-prefix"],  # the secret is random: ids must not show it
 )
 def test_a_bad_signing_secret_is_refused_before_anything_is_stored(
     add, project, calls_log, given, words

@@ -98,6 +98,7 @@ def test_loopback_http_and_https_urls_are_accepted(url: str) -> None:
         f"{SECRET} whsec_%%%",  # second of two is broken
         "whsec_abc",  # bad padding
     ],
+    ids=["prefix-missing", "empty", "not-base64", "second-broken", "bad-padding"],
 )
 def test_bad_signing_secret_is_reported_without_its_value(secret: str) -> None:
     loaded = config(
