@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install venv-check lint test demo bench clean
+.PHONY: install venv-check lint test demo bench mutate clean
 
 # Prints "MAJOR.MINOR ok|old EXECUTABLE". Written so Python 2 runs it too: whoever has only an
 # old interpreter gets one line saying what is needed, not a page of pip resolver output.
@@ -46,7 +46,7 @@ install: venv-check
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy $(wildcard __main__.py infra relayctl tests bench)
+	$(PY) -m mypy $(wildcard __main__.py infra relayctl tests bench mutation)
 	# The relay folder is deployed on its own, where `main` imports `naming` top-level.
 	cd relay_function && ../$(PY) -m mypy --config-file ../pyproject.toml .
 
@@ -59,5 +59,12 @@ demo: install
 bench: install
 	$(PY) bench/run.py
 
+# Mutation testing (docs/mutation.md): long, not part of `make test`. A subset:
+# make mutate MODULES="relay_function/verification.py infra/relay.py"; more: MUTATE_ARGS="--jobs 2".
+MODULES ?=
+MUTATE_ARGS ?=
+mutate: install
+	nice -n 19 $(PY) -m mutation.run $(MUTATE_ARGS) $(MODULES)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info .mutation mutants
