@@ -8,12 +8,12 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from mutation.mutants import Mutant
+from mutation.mutants import Equivalent, Mutant
 
 REPORT = Path("docs/mutation-report.md")
 LAST = Path(".mutation/last")  # each module's latest result, so a subset run keeps the others
@@ -27,6 +27,7 @@ class ModuleResult:
     seconds: float
     tests: list[str]
     generated: int  # mutmut mutants of the module; more than were run when sampled
+    equivalents: list[Equivalent] = field(default_factory=list)  # entries that matched
 
     def counts(self) -> Counter[str]:
         return Counter(outcome["status"] for outcome in self.outcomes.values())
