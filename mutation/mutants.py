@@ -170,6 +170,10 @@ def hand_mutant(hand: HandMutant, source: str) -> Mutant:
     )
 
 
+# `new: "*"` in mutation/equivalent.yaml: every mutant of that line is equivalent.
+ANY = "*"
+
+
 @dataclass(frozen=True)
 class Equivalent:
     module: str
@@ -202,7 +206,9 @@ def load_equivalents(path: Path = EQUIVALENT) -> dict[tuple[str, str, str], Equi
 def equivalent_of(
     mutant: Mutant, equivalents: Mapping[tuple[str, str, str], Equivalent]
 ) -> Equivalent | None:
-    return equivalents.get(_key(mutant.module, "\n".join(mutant.removed), "\n".join(mutant.added)))
+    old = "\n".join(mutant.removed)
+    exact = equivalents.get(_key(mutant.module, old, "\n".join(mutant.added)))
+    return exact or equivalents.get(_key(mutant.module, old, ANY))
 
 
 def all_mutants(module: str, source: str, hand: Sequence[HandMutant]) -> list[Mutant]:
