@@ -195,8 +195,9 @@ def write_report(results: Sequence[ModuleResult], root: Path) -> Path:
         "hand mutants from mutation/hand_mutants.yaml; equivalents from mutation/equivalent.yaml.",
         "Score = (killed + timed out) / (mutants - equivalent - stale). "
         "Survived counts the not-covered ones too (in brackets). "
-        "Wall = the module's baseline and mutants on the machine it ran on; the coverage pass "
-        "(one run per test file, shared by all modules) is not included.",
+        "Wall = the module's unmutated run plus every mutant's test run, as measured when each "
+        "ran (cached results keep their time); the coverage pass (one run per test file, shared "
+        "by all modules) is not included.",
         "",
         "| module | mutants | killed | timed out | survived (not covered) | equivalent | stale "
         "| score | wall | code at |",

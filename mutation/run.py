@@ -402,7 +402,6 @@ def run_module(
     executed: dict[str, dict[str, set[int]]],
     sample: int | None,
 ) -> ModuleResult:
-    started = time.monotonic()
     files = _files(TESTS_BY_MODULE[module])
     source = (works[0] / module).read_text()
     mutants = all_mutants(module, source, load_hand_mutants())
@@ -420,7 +419,8 @@ def run_module(
         if equivalent is not None:
             plan.equivalents[mutant.ident] = equivalent
     print(f"{module}: {len(mutants)} mutants of {generated} + hand-written", flush=True)
-    plan.timeout = 2 * baseline(works[0], files, cache, state) + TIMEOUT_MARGIN_SECONDS
+    unmutated_seconds = baseline(works[0], files, cache, state)
+    plan.timeout = 2 * unmutated_seconds + TIMEOUT_MARGIN_SECONDS
     if check:
         sanity(module, works[0], files)
     starts = statement_starts(source)
@@ -470,7 +470,9 @@ def run_module(
         module=module,
         mutants=mutants,
         outcomes={k: asdict(v) for k, v in outcomes.items()},
-        seconds=time.monotonic() - started,
+        # Measured test time (recorded with each result, so a resumed run reports the same):
+        # the wall time of a one-worker run, less the harness's own second or two.
+        seconds=unmutated_seconds + sum(o.seconds for o in outcomes.values()),
         tests=list(TESTS_BY_MODULE[module]),
         generated=generated,
         equivalents=list(matched.values()),
