@@ -2,10 +2,11 @@
 
     python -m mutation.run [MODULE ...] [--jobs N] [--sanity]
 
-1. Copies the checkout (tracked and untracked, not ignored files) to .mutation/work-N/: mutants
-   are written there, never in the checkout. Every test process gets PYTHONPATH=<copy>, so the
-   relay subprocess (functions-framework serving <copy>/relay_function/main.py) and
-   ``python -m relayctl`` import the mutant, not the editable install.
+1. Copies the checkout (tracked and untracked, not ignored files) to
+   $TMPDIR/mutate-<id>/work-N/: mutants are written there, never in the checkout. Every test
+   process gets PYTHONPATH=<copy>, so the relay subprocess (functions-framework serving
+   <copy>/relay_function/main.py) and ``python -m relayctl`` import the mutant, not the
+   editable install.
 2. Runs each module's tests unmutated: they must pass ("no failure"), and their time sets the
    per-mutant timeout.
 3. Runs each test file once under coverage, subprocesses included, to learn which files execute
@@ -29,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -58,6 +60,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRATCH = ROOT / ".mutation"
 RESULTS = SCRATCH / "results.jsonl"
 COVERAGE_DIR = SCRATCH / "coverage"
+# The copies live outside the checkout: tests that glob the repository (every Pulumi.yaml, for
+# one) must not find them.
+WORK = Path(tempfile.gettempdir()) / f"mutate-{hashlib.sha256(bytes(ROOT)).hexdigest()[:12]}"
 PYTEST = ("-m", "pytest", "-x", "-q", "--no-header", "-p", "no:cacheprovider", "--tb=line", "-rfE")
 # A mutant gets twice its module's unmutated test time plus this, then is killed by timeout.
 TIMEOUT_MARGIN_SECONDS = 30.0
@@ -120,7 +125,7 @@ def _checkout_files() -> list[str]:
 
 
 def make_copy(index: int) -> Path:
-    work = SCRATCH / f"work-{index}"
+    work = WORK / f"work-{index}"
     if work.exists():
         shutil.rmtree(work)
     for relative in _checkout_files():
