@@ -157,12 +157,17 @@ def test_env(work: Path) -> dict[str, str]:
 
 
 def run_pytest(
-    work: Path, files: Sequence[str], timeout: float, env: dict[str, str] | None = None
+    work: Path,
+    files: Sequence[str],
+    timeout: float,
+    env: dict[str, str] | None = None,
+    wrapper: Sequence[str] = (),
 ) -> tuple[int | None, str, float]:
-    """(exit code or None on timeout, output, seconds). The whole process group dies on timeout."""
+    """(exit code or None on timeout, output, seconds). The whole process group dies on timeout,
+    on Ctrl-C and on SIGTERM, so no relay or fake server outlives its run."""
     started = time.monotonic()
     process = subprocess.Popen(  # noqa: S603 (our interpreter, fixed arguments)
-        [sys.executable, *PYTEST, *files],
+        [sys.executable, *wrapper, *PYTEST, *files],
         cwd=work,
         env=env or test_env(work),
         stdin=subprocess.DEVNULL,
@@ -278,25 +283,21 @@ def line_coverage(
         env["COVERAGE_FILE"] = str(data_dir / ".coverage")
         env["COVERAGE_RCFILE"] = str(rc)
         started = time.monotonic()
-        process = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "coverage", "run", f"--rcfile={rc}", *PYTEST, file],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            timeout=1800,
-            check=False,
-        )
+        wrapper = ("-m", "coverage", "run", f"--rcfile={rc}")
+        code, output, _ = run_pytest(work, [file], 1800, env, wrapper)
+        if _stop.is_set():
+            raise StopRequestedError
         measured = coverage.Coverage(data_file=str(data_dir / ".coverage"), config_file=str(rc))
         measured.combine([str(data_dir)], keep=False)
         data = measured.get_data()
         lines = {m: sorted(data.lines(str(work / m)) or []) for m in modules}
-        if not data.measured_files() and process.returncode not in (0, 1):
+        if not data.measured_files() and code not in (0, 1):
             # A file may reach none of the scope's modules; one that did not run is an error.
-            output = process.stdout.decode(errors="replace").splitlines()
-            raise SystemExit(f"{file} did not run under coverage:\n" + "\n".join(output[-15:]))
+            tail = output.splitlines()[-15:]
+            raise SystemExit(f"{file} did not run under coverage:\n" + "\n".join(tail))
         found[file] = {m: set(v) for m, v in lines.items()}
         FILE_SECONDS[file] = time.monotonic() - started
-        note = "" if process.returncode == 0 else f" (exit {process.returncode} under coverage)"
+        note = "" if code == 0 else f" (exit {code} under coverage)"
         print(f"  coverage {file}: {time.monotonic() - started:.0f}s{note}", flush=True)
         entry = {"key": key, "lines": lines, "seconds": FILE_SECONDS[file]}
         with cache.lock, cache.path.open("a") as handle:
@@ -527,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, StopRequestedError):
         print("\ninterrupted: every mutated file was restored; rerun to resume", file=sys.stderr)
         return 130
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)  # the copies: the checkout was never touched
     print("\n".join(["", ModuleResult.header(), *(r.table_row() for r in results)]))
     matched = {(r.module, e.why) for r in results for e in r.equivalents}
     for equivalent in equivalents.values():
