@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
 
-.PHONY: install demo-install venv-check lint test demo bench verify-pins clean
+.PHONY: install demo-install venv-check lint test demo bench verify-pins mutate clean
 
 # Prints "MAJOR.MINOR ok|old EXECUTABLE". Written so Python 2 runs it too: whoever has only an
 # old interpreter gets one line saying what is needed, not a page of pip resolver output.
@@ -47,12 +47,12 @@ install: venv-check
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy $(wildcard __main__.py infra relayctl tests bench) .github/verify_pins.py
+	$(PY) -m mypy $(wildcard __main__.py infra relayctl tests bench mutation) .github/verify_pins.py
 	# The relay folder is deployed on its own, where `main` imports `naming` top-level.
 	cd relay_function && ../$(PY) -m mypy --config-file ../pyproject.toml .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 4
 
 # The demo needs only what it runs (requirements-demo.txt), not the whole toolchain; a .venv
 # that `make install` completed already has it. Run as a module from this folder: no install
@@ -78,5 +78,12 @@ bench: install
 verify-pins: install
 	$(PY) .github/verify_pins.py
 
+# Mutation testing (docs/mutation.md): long, not part of `make test`. A subset:
+# make mutate MODULES="relay_function/verification.py infra/relay.py"; more: MUTATE_ARGS="--jobs 2".
+MODULES ?=
+MUTATE_ARGS ?=
+mutate: install
+	nice -n 19 $(PY) -m mutation.run $(MUTATE_ARGS) $(MODULES)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info .mutation mutants
