@@ -214,7 +214,7 @@ class LocalRelay:
         return records
 
     def stop(self, timeout: float = 10.0) -> None:
-        workers = self.worker_pids()
+        workers = self._workers()
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
             # SIGINT is gunicorn's quick shutdown; idle keep-alive connections do not hold it.
@@ -226,29 +226,40 @@ class LocalRelay:
                 process.wait(timeout)
         # A worker that cannot exit (a thread blocked in a read joins at exit) outlives an
         # arbiter killed above; on a shared machine it would stay for good.
-        for pid in workers:
-            self._kill_if_still_ours(pid)
+        for pid, started in workers:
+            self._kill_if_still_ours(pid, started)
         # The log file stays readable after stop(); it is closed when collected.
 
-    def _kill_if_still_ours(self, pid: int) -> None:
+    @staticmethod
+    def _start_time(pid: int) -> str | None:
+        """The process's start time (/proc/PID/stat, field 22), which tells a process from a
+        later one given the same pid; None when it is gone. Its command line would not: with
+        setproctitle installed, gunicorn renames its workers ("gunicorn: worker [...]")."""
         try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
-            return  # gone
-        if [part.decode(errors="replace") for part in command] == self._command:
+            return None
+        return stat.rsplit(")", 1)[1].split()[19]
+
+    def _kill_if_still_ours(self, pid: int, started: str | None) -> None:
+        if started is not None and self._start_time(pid) == started:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
     def worker_pids(self) -> list[int]:
         """The server's worker processes (gunicorn's arbiter forks them; Linux /proc only)."""
+        return [pid for pid, _ in self._workers()]
+
+    def _workers(self) -> list[tuple[int, str | None]]:
         process = self._process
         if process is None:
             return []
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
         try:
-            return [int(pid) for pid in children.read_text().split()]
+            pids = [int(pid) for pid in children.read_text().split()]
         except OSError:
             return []
+        return [(pid, self._start_time(pid)) for pid in pids]
 
     @property
     def running(self) -> bool:
