@@ -407,6 +407,7 @@ def run_module(
     check: bool,
     executed: dict[str, dict[str, set[int]]],
     sample: int | None,
+    seed: str = "mutate",
 ) -> ModuleResult:
     files = _files(TESTS_BY_MODULE[module])
     source = (works[0] / module).read_text()
@@ -416,7 +417,9 @@ def run_module(
     matched = {id(e): e for m in mutants if (e := equivalent_of(m, equivalents)) is not None}
     if sample is not None and generated > sample:
         # A fixed seed per module: the same code gives the same sample. Hand mutants always run.
-        draw = random.Random(f"mutate:{module}")  # noqa: S311 (a reproducible sample, not a secret)
+        # Another --seed draws a fresh sample: a score not measured on the mutants the tests
+        # were written to kill.
+        draw = random.Random(f"{seed}:{module}")  # noqa: S311 (a reproducible sample, not a secret)
         chosen = set(draw.sample(range(generated), sample))
         mutants = [m for i, m in enumerate(mutants) if m.origin == "hand" or i in chosen]
     plan = ModulePlan(module, files, mutants, {})
@@ -499,6 +502,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run a fixed random sample of N tool mutants per module (and every hand mutant); "
         "the report gives the score's 95%% interval",
     )
+    parser.add_argument(
+        "--seed",
+        default="mutate",
+        help="which sample --sample draws (default 'mutate'); another seed gives a fresh one",
+    )
     args = parser.parse_args(argv)
     modules = args.modules or list(TESTS_BY_MODULE)
     unknown = [m for m in modules if m not in TESTS_BY_MODULE]
@@ -520,7 +528,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         executed = line_coverage(works[0], files, list(TESTS_BY_MODULE), cache, state)
         for module in modules:
             result = run_module(
-                module, works, cache, state, equivalents, args.sanity, executed, args.sample
+                module,
+                works,
+                cache,
+                state,
+                equivalents,
+                args.sanity,
+                executed,
+                args.sample,
+                args.seed,
             )
             results.append(result)
             print(result.summary_line(), flush=True)

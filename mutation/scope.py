@@ -35,8 +35,12 @@ TESTS_BY_MODULE: Final[dict[str, tuple[str, ...]]] = {
         "tests/pulumi",
     ),
     "relay_function/answers.py": _RELAY,
+    "relay_function/serving.py": _RELAY,
     "infra/relay.py": _PROGRAM,
     "__main__.py": _PROGRAM,
+    "infra/urls.py": (*_PROGRAM, "tests/cli/test_cli_endpoints.py"),
+    "infra/credentials.py": ("tests/platform/test_google_credentials.py", *_PROGRAM),
+    "infra/service_accounts.py": _PROGRAM,
     "infra/settings.py": (
         "tests/test_pulumi_project_files.py",
         "tests/platform/test_google_cloud_names.py",
