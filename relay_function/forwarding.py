@@ -238,8 +238,10 @@ class Forwarder:
             answer.read(MAX_INTERCOM_ANSWER_BYTES)
         except (OSError, urllib3.exceptions.HTTPError):
             # Intercom answered; only its body was cut short: the status stands, unless the
-            # deadline stopped it, which post() checks first.
+            # deadline stopped it: then post() answers "did not answer in time".
             answer.close()
+            if forward.expired:
+                raise
         finally:
             # Back to the pool. Had Intercom sent more than we read, the socket is readable
             # and urllib3's check before the next reuse drops it.

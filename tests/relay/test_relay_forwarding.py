@@ -8,6 +8,13 @@ answers are skipped (RFC 9110, 15.2).
 
 from __future__ import annotations
 
+import contextlib
+import selectors
+import socket
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 # relay_function/ is on sys.path (conftest), as in the cloud; mypy checks that folder on its own.
@@ -15,8 +22,10 @@ import answers  # type: ignore[import-not-found]
 import configuration  # type: ignore[import-not-found]
 import forwarding  # type: ignore[import-not-found]
 import pytest
+import urllib3
 
 from relayctl.fake_intercom import FakeIntercom
+from tests.relay.harness import SOCKET_TIMEOUT
 
 HEADERS = {"Content-Type": "application/json", "Idempotency-Key": "k"}
 
@@ -133,3 +142,242 @@ def test_switching_protocols_is_not_skipped(forwarder: Any) -> None:
 
         assert status == 101  # the handler answers 502 for it (any 1xx or 3xx)
         assert intercom.post_count == 1
+
+
+# Raw loopback stand-ins: what is sent, and when, is exactly what each test says.
+
+
+class RawIntercom:
+    """Loopback listeners (one per port) whose connections a test scripts.
+
+    ``answer(conn, port)`` serves one accepted connection on its own thread; by default every
+    request on it gets an empty 200 and the connection is kept alive. ``connections`` counts
+    the connections accepted per port.
+    """
+
+    def __init__(self, ports: int = 1, answer: Any = None) -> None:
+        self.listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(ports)]
+        self.ports = [listener.getsockname()[1] for listener in self.listeners]
+        self.connections: Counter[int] = Counter()
+        self._answer = answer or self.keep_answering
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._selector = selectors.DefaultSelector()
+        for listener in self.listeners:
+            self._selector.register(listener, selectors.EVENT_READ)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def target(self, index: int = 0) -> Any:
+        return configuration.parse_intercom_url(f"http://127.0.0.1:{self.ports[index]}/hooks")
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            for key, _ in self._selector.select(timeout=0.1):
+                listener = key.fileobj
+                assert isinstance(listener, socket.socket)
+                with contextlib.suppress(OSError):
+                    conn, _ = listener.accept()
+                    conn.settimeout(SOCKET_TIMEOUT)
+                    port = listener.getsockname()[1]
+                    with self._lock:
+                        self.connections[port] += 1
+                        self._open.append(conn)
+                    threading.Thread(target=self._serve, args=(conn, port), daemon=True).start()
+
+    def _serve(self, conn: socket.socket, port: int) -> None:
+        with contextlib.suppress(OSError), conn:
+            self._answer(conn, port)
+
+    @staticmethod
+    def read_request(conn: socket.socket) -> bool:
+        """One whole request (head and Content-Length body); False when the client closed."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(body) < length:
+            body += conn.recv(65536)
+        return True
+
+    def keep_answering(self, conn: socket.socket, port: int) -> None:
+        while self.read_request(conn):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            for sock in [*self.listeners, *self._open]:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def __enter__(self) -> RawIntercom:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _head_then(rest: Any) -> Any:
+    """An answer whose status line and headers come at once (a 200 of 10 body bytes), then
+    ``rest(conn)``."""
+
+    def answer(conn: socket.socket, port: int) -> None:
+        RawIntercom.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        rest(conn)
+
+    return answer
+
+
+def _stall(conn: socket.socket) -> None:
+    time.sleep(3.0)  # one silence, longer than the 0.5 s forward deadline
+
+
+def _drip(conn: socket.socket) -> None:
+    for _ in range(10):
+        time.sleep(0.2)  # each byte well within any per-read timeout; all ten past the deadline
+        conn.sendall(b"x")
+
+
+def _cut_short(conn: socket.socket) -> None:
+    conn.sendall(b"abc")  # 3 of the 10 bytes, then the connection closes
+
+
+@pytest.mark.parametrize("rest", [_stall, _drip], ids=["stalled", "dripped"])
+def test_a_body_the_deadline_stops_is_a_timeout_not_a_delivery(forwarder: Any, rest: Any) -> None:
+    """docs/relay.md: a read the deadline stopped answers 502 "did not answer in time", also
+    after a 200's head has arrived (the body is Intercom's answer too)."""
+    with (
+        RawIntercom(answer=_head_then(rest)) as intercom,
+        pytest.raises(answers.ForwardFailed) as failed,
+    ):
+        forwarder.post(intercom.target(), "/hooks/c1", b"{}", HEADERS, 0.5)
+
+    assert str(failed.value) == "Intercom did not answer in time"
+    assert failed.value.intercom_status is None
+
+
+def test_a_body_cut_short_by_a_close_keeps_the_status(forwarder: Any) -> None:
+    """Intercom answered 200 before its connection ended: only the body was lost."""
+    with RawIntercom(answer=_head_then(_cut_short)) as intercom:
+        assert forwarder.post(intercom.target(), "/hooks/c1", b"{}", HEADERS, 2.0) == 200
+
+
+def test_a_connect_that_hangs_ends_at_the_forward_deadline(forwarder: Any) -> None:
+    """A listener whose accept queue is full never completes a handshake (Linux drops the
+    SYN): only the connect timeout ends the forward."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    filler = socket.create_connection(listener.getsockname(), timeout=SOCKET_TIMEOUT)
+    target = configuration.parse_intercom_url(f"http://127.0.0.1:{listener.getsockname()[1]}/hooks")
+    outcome: list[BaseException] = []
+
+    def post() -> None:
+        try:
+            forwarder.post(target, "/hooks/c1", b"{}", HEADERS, 0.5)
+        except BaseException as error:  # kept for the assertion
+            outcome.append(error)
+
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    thread.join(SOCKET_TIMEOUT)  # bounds the test; without a connect timeout, ~2 minutes
+    listener.close()  # a connect still hanging is refused from here on
+    filler.close()
+
+    assert not thread.is_alive()
+    [error] = outcome
+    assert isinstance(error, answers.ForwardFailed)
+    assert str(error) == "Intercom did not answer in time"
+
+
+@pytest.mark.parametrize(("timeout", "connect"), [(10.0, 3.0), (0.5, 0.5)])
+def test_the_connect_gets_three_seconds_or_the_time_left_if_less(
+    forwarder: Any, monkeypatch: pytest.MonkeyPatch, timeout: float, connect: float
+) -> None:
+    """RELAY_FORWARD_TIMEOUT_SECONDS bounds the whole forward; the connect, at most 3 s of it."""
+    given: list[float] = []
+    real = urllib3.util.connection.create_connection
+
+    def create_connection(address: Any, timeout: Any = None, *args: Any, **kwargs: Any) -> Any:
+        given.append(timeout)
+        return real(address, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", create_connection)
+    with RawIntercom() as intercom:
+        assert forwarder.post(intercom.target(), "/hooks/c1", b"{}", HEADERS, timeout) == 200
+
+    [seconds] = given
+    assert connect - 0.25 < seconds <= connect
+
+
+def test_sixteen_idle_connections_per_host_are_kept(forwarder: Any) -> None:
+    """17 forwards at once need 17 connections; 16 stay open for the next 17 (one new)."""
+    together = threading.Barrier(17)
+
+    def answer_together(conn: socket.socket, port: int) -> None:
+        while RawIntercom.read_request(conn):
+            together.wait(SOCKET_TIMEOUT)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+
+    opened = []
+    with RawIntercom(answer=answer_together) as intercom, ThreadPoolExecutor(17) as pool:
+        target = intercom.target()
+        for _ in range(2):
+            statuses = pool.map(
+                lambda n: forwarder.post(target, f"/hooks/c{n}", b"{}", HEADERS, 8.0), range(17)
+            )
+            assert list(statuses) == [200] * 17
+            opened.append(intercom.connections[intercom.ports[0]])
+
+    assert opened == [17, 18]
+
+
+def _pools_kept(forwarder: Any, others: int) -> int:
+    """Connections host 0 needed for two forwards with ``others`` other hosts between them."""
+    with RawIntercom(ports=1 + others) as intercom:
+        for index in (0, *range(1, 1 + others), 0):
+            assert forwarder.post(intercom.target(index), "/hooks/c", b"{}", HEADERS, 2.0) == 200
+        return intercom.connections[intercom.ports[0]]
+
+
+def test_pools_for_64_hosts_are_kept() -> None:
+    """Host 0 and 63 others: 64 pools, host 0's connection is still there for its next forward."""
+    assert _pools_kept(forwarding.Forwarder(), 63) == 1
+
+
+def test_the_65th_host_evicts_the_least_recently_used_pool() -> None:
+    assert _pools_kept(forwarding.Forwarder(), 64) == 2
+
+
+class OptionSocket:
+    def __init__(self, error: OSError | None = None) -> None:
+        self.options: list[tuple[int, int, int]] = []
+        self.error = error
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        if self.error is not None:
+            raise self.error
+        self.options.append((level, option, value))
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
+def test_quick_ack_turns_on_tcp_quickack() -> None:
+    """tcp(7): TCP_QUICKACK, not sticky; set before each answer is read (bench/keepalive.py)."""
+    sock = OptionSocket()
+
+    forwarding._quick_ack(sock)
+
+    assert sock.options == [(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)]
+
+
+def test_quick_ack_without_a_socket_or_with_a_refusing_one_does_nothing() -> None:
+    forwarding._quick_ack(None)
+    forwarding._quick_ack(OptionSocket(OSError("not a TCP socket")))
