@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import selectors
+import shutil
 import socket
+import ssl
 import threading
 import time
 from collections import Counter
@@ -20,12 +22,14 @@ from typing import Any
 # relay_function/ is on sys.path (conftest), as in the cloud; mypy checks that folder on its own.
 import answers  # type: ignore[import-not-found]
 import configuration  # type: ignore[import-not-found]
+import events  # type: ignore[import-not-found]
 import forwarding  # type: ignore[import-not-found]
 import pytest
 import urllib3
 
 from relayctl.fake_intercom import FakeIntercom
 from tests.relay.harness import SOCKET_TIMEOUT
+from tests.relay.test_relay_https import _self_signed
 
 HEADERS = {"Content-Type": "application/json", "Idempotency-Key": "k"}
 
@@ -381,3 +385,175 @@ def test_quick_ack_turns_on_tcp_quickack() -> None:
 def test_quick_ack_without_a_socket_or_with_a_refusing_one_does_nothing() -> None:
     forwarding._quick_ack(None)
     forwarding._quick_ack(OptionSocket(OSError("not a TCP socket")))
+
+
+# The deadline's arithmetic, on a fake clock.
+
+
+def test_the_time_left_is_the_deadline_less_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(forwarding.time, "monotonic", lambda: 99.75)
+    forward = forwarding._Forward(100.0)
+
+    assert forward.remaining() == 0.25
+    assert forward.expired is False
+
+
+@pytest.mark.parametrize("now", [100.0, 100.5])
+def test_at_the_deadline_no_time_is_left(monkeypatch: pytest.MonkeyPatch, now: float) -> None:
+    """At the edge too: a socket timeout of 0 would make the socket non-blocking."""
+    monkeypatch.setattr(forwarding.time, "monotonic", lambda: now)
+    forward = forwarding._Forward(100.0)
+
+    with pytest.raises(TimeoutError):
+        forward.remaining()
+    assert forward.expired is True
+
+
+# What is read of Intercom's answer.
+
+
+def _stalled_after(sent: int) -> Any:
+    """A 200 announcing 64 KiB + 1 bytes, of which ``sent`` come; the rest never does."""
+
+    def answer(conn: socket.socket, port: int) -> None:
+        RawIntercom.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 65537\r\n\r\n" + b"x" * sent)
+        time.sleep(3.0)
+
+    return answer
+
+
+def test_64_kib_of_an_answer_are_read_and_no_more(forwarder: Any) -> None:
+    """The relay reads at most 64 KiB of Intercom's answer: with those in, the status stands
+    though the rest never comes."""
+    with RawIntercom(answer=_stalled_after(65536)) as intercom:
+        assert forwarder.post(intercom.target(), "/hooks/c1", b"{}", HEADERS, 0.5) == 200
+
+
+def test_an_answer_short_of_64_kib_is_waited_for(forwarder: Any) -> None:
+    """One byte short: the relay is still reading when the deadline stops it."""
+    with (
+        RawIntercom(answer=_stalled_after(65535)) as intercom,
+        pytest.raises(answers.ForwardFailed, match=r"^Intercom did not answer in time$"),
+    ):
+        forwarder.post(intercom.target(), "/hooks/c1", b"{}", HEADERS, 0.5)
+
+
+def test_a_connection_goes_back_to_the_pool_only_once_its_answer_is_read(forwarder: Any) -> None:
+    """A forward meeting another one still reading its answer's body opens its own connection."""
+    head_sent = threading.Event()
+
+    def slow_body(conn: socket.socket, port: int) -> None:
+        first = True
+        while RawIntercom.read_request(conn):
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n")
+            if first:
+                head_sent.set()
+                time.sleep(1.0)  # the body, after the second forward has started
+            first = False
+            conn.sendall(b"ok")
+
+    with RawIntercom(answer=slow_body) as intercom, ThreadPoolExecutor(1) as pool:
+        target = intercom.target()
+        slow = pool.submit(forwarder.post, target, "/hooks/c0", b"{}", HEADERS, 5.0)
+        assert head_sent.wait(SOCKET_TIMEOUT)
+        time.sleep(0.2)  # the first forward has its answer's head; its body is still to come
+        assert forwarder.post(target, "/hooks/c1", b"{}", HEADERS, 5.0) == 200
+        assert slow.result(SOCKET_TIMEOUT) == 200
+
+    assert intercom.connections[intercom.ports[0]] == 2
+
+
+def test_a_refused_connection_names_the_socket_error(forwarder: Any) -> None:
+    with RawIntercom() as intercom:
+        target = intercom.target()
+    # closed: nothing listens on the port any more
+
+    with pytest.raises(answers.ForwardFailed) as failed:
+        forwarder.post(target, "/hooks/c1", b"{}", HEADERS, 2.0)
+
+    assert str(failed.value) == "Intercom unreachable (ConnectionRefusedError)"
+
+
+# The request Intercom receives, from forward() itself.
+
+
+def test_forward_posts_the_event_to_the_conversations_url_with_its_headers(
+    forwarder: Any,
+) -> None:
+    seen: list[bytes] = []
+
+    def record(conn: socket.socket, port: int) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"}}"):
+            data += conn.recv(65536)
+        seen.append(data)
+        conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+
+    with RawIntercom(answer=record) as intercom:
+        route = configuration.Route("billing-handoff", frozenset(), intercom.target(), (b"k",))
+        event = events.JamEvent("evt_1", "intercom.recorder.recorded", {"conversationId": 7}, "7")
+
+        status = forwarding.forward(forwarder, route, event, "msg_1", 2.0)
+
+    assert status == 202
+    [request] = seen
+    head, _, body = request.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /hooks/7 HTTP/1.1"
+    fields = {name.lower(): value for name, _, value in (x.partition(": ") for x in lines[1:])}
+    assert fields["content-type"] == "application/json"
+    assert fields["user-agent"] == "jam-fin-relay/0.1 (+Jam to Intercom Fin relay)"
+    assert fields["idempotency-key"] == "29d17af2-ee67-5dd3-9a6b-fb2b990d92f2"
+    assert body == (
+        b'{"event":"intercom.recorder.recorded","payload":{"conversationId":7,"jamEventId":"evt_1"}}'
+    )
+
+
+@pytest.mark.parametrize("missing", ["target", "conversation"])
+def test_forward_refuses_a_route_without_a_url_or_an_event_without_a_conversation(
+    forwarder: Any, missing: str
+) -> None:
+    """The handler checks both first; forward() does not rely on it."""
+    target = None if missing == "target" else configuration.parse_intercom_url("https://x/h")
+    route = configuration.Route("a", frozenset(), target, (b"k",))
+    conversation = None if missing == "conversation" else "c1"
+    event = events.JamEvent("evt_1", "intercom.recorder.recorded", {}, conversation)
+
+    with pytest.raises(answers.NotConfigured) as refused:
+        forwarding.forward(forwarder, route, event, "msg_1", 2.0)
+
+    assert str(refused.value) == "route has no usable Intercom URL"
+
+
+# Over HTTPS: the same connection classes (the deadline, interim answers).
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ssl.SSLContext]:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs openssl")
+    cert, key = _self_signed(tmp_path_factory.mktemp("tls"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return str(cert), context
+
+
+def test_interim_answers_are_skipped_over_https_too(tls: tuple[str, ssl.SSLContext]) -> None:
+    cert, context = tls
+    with FakeIntercom(tls_context=context) as intercom:
+        intercom.interim_statuses = (103,)
+        target = configuration.parse_intercom_url(intercom.url_for("tls"))
+
+        status = forwarding.Forwarder(cert).post(target, "/hooks/tls/c1", b"{}", HEADERS, 5.0)
+
+    assert status == 200
+
+
+def test_an_answer_dripped_over_https_is_a_timeout(tls: tuple[str, ssl.SSLContext]) -> None:
+    cert, context = tls
+    with FakeIntercom(mode="drip", drip_seconds=30.0, tls_context=context) as intercom:
+        target = configuration.parse_intercom_url(intercom.url_for("tls"))
+
+        with pytest.raises(answers.ForwardFailed, match="did not answer in time"):
+            forwarding.Forwarder(cert).post(target, "/hooks/tls/c1", b"{}", HEADERS, 0.5)
