@@ -183,8 +183,9 @@ def env_budget(
     if count:
         # What does not grow with workflows: the plain variables with an empty route table.
         fixed_bytes = plain_bytes - len(routes_json(workflows)) + len(routes_json([]))
-        per_workflow_bytes = (total_bytes - fixed_bytes) / count
-        by_bytes = int((ENV_BYTES_MAX - fixed_bytes) // per_workflow_bytes)
+        # At this stack's average cost per workflow, in integers: a float average can round a
+        # hair above the true one and lose a workflow at the exact edge.
+        by_bytes = (ENV_BYTES_MAX - fixed_bytes) * count // (total_bytes - fixed_bytes)
     else:
         by_bytes = by_vars
     return EnvBudget(

@@ -37,7 +37,12 @@ from configuration import IntercomTarget, Route
 from events import JamEvent, idempotency_key, intercom_body
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
 CONNECT_TIMEOUT_SECONDS = 3.0
 MAX_INTERCOM_ANSWER_BYTES = 64 * 1024
@@ -203,9 +208,10 @@ class Forwarder:
         # ValueError: UnicodeError from IDNA-encoding a host, or a URL urllib3 rejects.
         except (OSError, urllib3.exceptions.HTTPError, ValueError) as failure:
             # First: a read the deadline stopped is a timeout, whatever urllib3 wrapped it in.
-            if forward.expired or isinstance(
-                failure, TimeoutError | ReadTimeoutError | ConnectTimeoutError
-            ):
+            # Not a refused connection or an unknown host: urllib3 2's NewConnectionError is a
+            # ConnectTimeoutError (kept for backward compatibility), and raised only for those.
+            timed_out = isinstance(failure, TimeoutError | ReadTimeoutError | ConnectTimeoutError)
+            if forward.expired or (timed_out and not isinstance(failure, NewConnectionError)):
                 raise ForwardFailed("Intercom did not answer in time") from None
             # The class name only: messages can carry the host name.
             cause = type(_cause(failure)).__name__
@@ -238,8 +244,10 @@ class Forwarder:
             answer.read(MAX_INTERCOM_ANSWER_BYTES)
         except (OSError, urllib3.exceptions.HTTPError):
             # Intercom answered; only its body was cut short: the status stands, unless the
-            # deadline stopped it, which post() checks first.
+            # deadline stopped it: then post() answers "did not answer in time".
             answer.close()
+            if forward.expired:
+                raise
         finally:
             # Back to the pool. Had Intercom sent more than we read, the socket is readable
             # and urllib3's check before the next reuse drops it.

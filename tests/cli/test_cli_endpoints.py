@@ -136,3 +136,24 @@ def test_a_stack_name_that_is_not_one_is_a_usage_error(relayctl, offline):
     result = relayctl("endpoints", "--stack", "../dev", env_extra=offline)
     assert result.returncode == 2
     assert "is not a stack name" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("base", "endpoint", "health"),
+    [
+        (DEV_BASE, f"{DEV_BASE}/workflows/billing-handoff", f"{DEV_BASE}/health"),
+        (DEV_BASE + "/", f"{DEV_BASE}/workflows/billing-handoff", f"{DEV_BASE}/health"),
+        # `relayctl check --url` keeps a path as given: a trailing X is part of it.
+        (
+            "http://127.0.0.1:8080/X",
+            "http://127.0.0.1:8080/X/workflows/billing-handoff",
+            "http://127.0.0.1:8080/X/health",
+        ),
+    ],
+    ids=["relay-url", "trailing-slash", "path-ending-in-x"],
+)
+def test_endpoint_and_health_urls_sit_under_the_relay_url_with_one_slash(base, endpoint, health):
+    from infra.urls import health_url
+
+    assert endpoint_url(base, "billing-handoff") == endpoint
+    assert health_url(base) == health

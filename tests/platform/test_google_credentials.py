@@ -132,3 +132,135 @@ def test_a_workforce_identity_user_is_a_user_too(tmp_path: Path) -> None:
     problem = quota_project_problem("acme-relay", True, _adc_home(tmp_path, document), _no_config)
     assert problem is not None
     assert "external_account_authorized_user" in problem
+
+
+# --- Each kind's name, each variable's name, each source's place in the order ------------------
+# `relayctl preflight` prints the kind ("not needed: access_token credentials carry their own
+# project"), so the names are what a user reads: pinned as text, not as the module's constants.
+
+
+@pytest.mark.parametrize(
+    ("environ", "config", "kind"),
+    [
+        ({"GOOGLE_OAUTH_ACCESS_TOKEN": "ya29.x"}, {}, "access_token"),
+        ({}, {"accessToken": "ya29.x"}, "access_token"),
+        ({"GOOGLE_IMPERSONATE_SERVICE_ACCOUNT": "d@p"}, {}, "impersonated_service_account"),
+        ({}, {"impersonateServiceAccount": "d@p"}, "impersonated_service_account"),
+        ({"GOOGLE_CREDENTIALS": "not json, not a file"}, {}, "unreadable"),
+        ({}, {}, "metadata_server"),
+    ],
+    ids=["token-env", "token-config", "imp-env", "imp-config", "unreadable", "metadata"],
+)
+def test_each_kind_is_named_as_preflight_prints_it(
+    tmp_path: Path, environ: dict[str, str], config: dict[str, str], kind: str
+) -> None:
+    home = {"HOME": str(tmp_path / "nobody")}
+    assert credential_type(home | environ, config.get) == kind
+
+
+@pytest.mark.parametrize(
+    "name", ["GOOGLE_CREDENTIALS", "GOOGLE_CLOUD_KEYFILE_JSON", "GCLOUD_KEYFILE_JSON"]
+)
+def test_each_of_the_providers_key_variables_is_read(tmp_path: Path, name: str) -> None:
+    """Pulumi's Google Cloud provider reads a key (JSON or a path) from these variables."""
+    environ = {"HOME": str(tmp_path / "nobody"), name: json.dumps(USER)}
+    assert credential_type(environ, _no_config) == "authorized_user"
+
+
+def test_the_key_variables_are_read_in_the_providers_order(tmp_path: Path) -> None:
+    user, account = json.dumps(USER), json.dumps(SERVICE_ACCOUNT)
+    home = {"HOME": str(tmp_path / "nobody")}
+    environ = home | {"GOOGLE_CLOUD_KEYFILE_JSON": account, "GCLOUD_KEYFILE_JSON": user}
+    assert credential_type(environ, _no_config) == "service_account"
+    environ = home | {"GOOGLE_CREDENTIALS": user, "GOOGLE_CLOUD_KEYFILE_JSON": account}
+    assert credential_type(environ, _no_config) == "authorized_user"
+
+
+def test_an_access_token_comes_before_impersonation(tmp_path: Path) -> None:
+    config = {"accessToken": "ya29.x", "impersonateServiceAccount": "d@p"}
+    assert credential_type({"HOME": str(tmp_path)}, config.get) == "access_token"
+
+
+def test_key_json_with_leading_whitespace_is_json_not_a_path(tmp_path: Path) -> None:
+    environ = {"HOME": str(tmp_path / "nobody"), "GOOGLE_CREDENTIALS": "\n  " + json.dumps(USER)}
+    assert credential_type(environ, _no_config) == "authorized_user"
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '"authorized_user"', '{"type": 5}', "{}"])
+def test_a_key_that_is_not_an_object_with_a_string_type_is_unreadable(
+    tmp_path: Path, text: str
+) -> None:
+    key = tmp_path / "key.json"
+    key.write_text(text)
+    environ = {"HOME": str(tmp_path / "nobody"), "GOOGLE_APPLICATION_CREDENTIALS": str(key)}
+    assert credential_type(environ, _no_config) == "unreadable"
+
+
+def test_without_home_in_the_environment_the_users_home_is_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider's (and gcloud's) default: ~/.config/gcloud, ~ being the user's home."""
+    monkeypatch.setenv("HOME", _adc_home(tmp_path, USER)["HOME"])
+    assert credential_type({}, _no_config) == "authorized_user"
+
+
+def test_appdata_is_not_read_outside_windows(tmp_path: Path) -> None:
+    appdata = tmp_path / "appdata"
+    (appdata / "gcloud").mkdir(parents=True)
+    (appdata / "gcloud" / "application_default_credentials.json").write_text(json.dumps(USER))
+    environ = {"HOME": str(tmp_path / "nobody"), "APPDATA": str(appdata)}
+    assert credential_type(environ, _no_config) == "metadata_server"
+
+
+def test_on_windows_gcloud_keeps_its_configuration_under_appdata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ADC's user credentials file: %APPDATA%\\gcloud\\application_default_credentials.json on
+    Windows (Application Default Credentials page). Only os.name is Windows' here."""
+    import types
+
+    from infra import credentials
+
+    monkeypatch.setattr(credentials, "os", types.SimpleNamespace(name="nt"))
+    appdata = tmp_path / "appdata"
+    (appdata / "gcloud").mkdir(parents=True)
+    (appdata / "gcloud" / "application_default_credentials.json").write_text(json.dumps(USER))
+    environ = {"HOME": str(tmp_path / "nobody"), "APPDATA": str(appdata)}
+    assert credentials.gcloud_config_dir(environ) == appdata / "gcloud"
+    assert credential_type(environ, _no_config) == "authorized_user"
+
+
+def test_a_key_file_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    """A key file holding a non-ASCII name is still read, under an ASCII locale too."""
+    import subprocess
+    import sys
+
+    key = tmp_path / "key.json"
+    key.write_text(json.dumps({**USER, "account": "zoë@example.com"}, ensure_ascii=False), "utf-8")
+    code = (
+        "from infra.credentials import credential_type; "
+        f"print(credential_type({{'GOOGLE_APPLICATION_CREDENTIALS': {str(key)!r}}}, "
+        "lambda k: None))"
+    )
+    env = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PATH": "/usr/bin"}
+    env["PYTHONPATH"] = str(Path(__import__("infra").__file__).resolve().parents[1])
+    result = subprocess.run(  # noqa: S603 (our interpreter, fixed arguments)
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "authorized_user"
+
+
+def test_the_quota_project_problem_says_why_and_the_exact_fix(tmp_path: Path) -> None:
+    problem = quota_project_problem("acme-relay", True, _adc_home(tmp_path, USER), _no_config)
+    assert problem == (
+        "publicAccess allUsersWithPolicyException sets this project's organization policy "
+        "through the Org Policy API, and you are deploying with user credentials "
+        "(authorized_user) without GOOGLE_CLOUD_QUOTA_PROJECT: Google refuses such calls "
+        "without a quota project, and the provider takes one only from that variable (not from "
+        "billing_project, nor from `gcloud auth application-default set-quota-project`; "
+        'docs/deploy.md, "Public access"). Fix: export GOOGLE_CLOUD_QUOTA_PROJECT=acme-relay '
+        "(the caller needs serviceusage.services.use on that project, for example through "
+        "roles/serviceusage.serviceUsageConsumer, and the Org Policy API enabled there: gcloud "
+        "services enable orgpolicy.googleapis.com --project acme-relay), then run `pulumi up` "
+        "again."
+    )

@@ -304,6 +304,15 @@ def test_a_new_connection_is_queued_for_its_idle_timeout_and_polled() -> None:
     assert relay_worker.enqueued == [conn]
 
 
+def test_each_accepted_connection_is_counted_and_queued() -> None:
+    relay_worker = worker()
+    for port in (5000, 5001):
+        relay_worker.accept(("127.0.0.1", 8080), FakeListener((object(), ("127.0.0.1", port))))
+
+    assert relay_worker.nr_conns == 2
+    assert [conn.client[1] for conn in relay_worker._keep] == [5000, 5001]
+
+
 @pytest.mark.parametrize("error", [BlockingIOError(), InterruptedError(), ConnectionAbortedError()])
 def test_an_accept_that_finds_no_connection_changes_nothing(error: OSError) -> None:
     relay_worker = worker()
