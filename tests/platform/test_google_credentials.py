@@ -243,8 +243,8 @@ def test_a_key_file_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
         "lambda k: None))"
     )
     env = {"LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0", "PATH": "/usr/bin"}
-    env["PYTHONPATH"] = str(Path(__import__("infra").__file__).resolve().parents[1])
-    result = subprocess.run(  # noqa: S603 (our interpreter, fixed arguments)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "authorized_user"
