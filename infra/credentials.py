@@ -29,6 +29,16 @@ ACCESS_TOKEN_ENV = "GOOGLE_OAUTH_ACCESS_TOKEN"  # noqa: S105 (a variable's name)
 IMPERSONATE_ENV = "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT"
 ADC_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 ADC_FILE = "application_default_credentials.json"
+GCLOUD_CONFIG_ENV = "CLOUDSDK_CONFIG"
+# Every variable that changes which credentials, or which quota project, a run sees.
+READ_ENVS = (
+    GCLOUD_CONFIG_ENV,
+    ADC_ENV,
+    *CREDENTIALS_ENVS,
+    ACCESS_TOKEN_ENV,
+    IMPERSONATE_ENV,
+    QUOTA_PROJECT_ENV,
+)
 
 # A credentials file's "type": a person signed in (gcloud auth application-default login, or
 # workforce identity federation's equivalent).
@@ -45,7 +55,7 @@ Lookup = Callable[[str], str | None]
 
 def gcloud_config_dir(environ: Mapping[str, str]) -> Path:
     """gcloud's configuration folder: ``CLOUDSDK_CONFIG``, else the platform's default."""
-    if configured := environ.get("CLOUDSDK_CONFIG"):
+    if configured := environ.get(GCLOUD_CONFIG_ENV):
         return Path(configured)
     if os.name == "nt" and (appdata := environ.get("APPDATA")):
         return Path(appdata) / "gcloud"

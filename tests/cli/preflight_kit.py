@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from infra.credentials import READ_ENVS
 from relayctl.cli import main
 from relayctl.fake_google import PROJECT_ID, FakeGoogle, Received, Scenario
 
@@ -27,18 +28,7 @@ ONE_WORKFLOW = REPO / "tests" / "pulumi" / "fixtures" / "one.yaml"
 REGION = "europe-west1"
 LINE_RE = re.compile(r"(?P<subject>.+?): (?P<outcome>ok|will fail|could not tell)(?P<rest>.*)")
 # Variables that would change which credentials or quota project preflight sees.
-GOOGLE_ENV = (
-    "GOOGLE_APPLICATION_CREDENTIALS",
-    "GOOGLE_CREDENTIALS",
-    "GOOGLE_CLOUD_KEYFILE_JSON",
-    "GCLOUD_KEYFILE_JSON",
-    "GOOGLE_OAUTH_ACCESS_TOKEN",
-    "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT",
-    "GOOGLE_CLOUD_QUOTA_PROJECT",
-    "CLOUDSDK_CONFIG",
-    "RELAYCTL_GOOGLE_API_BASE",
-    "RELAYCTL_GOOGLE_ACCESS_TOKEN",
-)
+GOOGLE_ENV = (*READ_ENVS, "RELAYCTL_GOOGLE_API_BASE", "RELAYCTL_GOOGLE_ACCESS_TOKEN")
 
 
 @dataclass(frozen=True)

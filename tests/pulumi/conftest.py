@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # bench/pulumi_eval.py loads this file by path, outside pytest
     sys.path.insert(0, str(REPO))
 
-from tests.pulumi_mocks import (  # noqa: E402 (needs REPO on sys.path)
+from infra.credentials import READ_ENVS  # noqa: E402 (needs REPO on sys.path)
+from tests.pulumi_mocks import (  # noqa: E402
     DEFAULT_CALLER,
     Declared,
     GoogleCloudMocks,
@@ -91,28 +92,15 @@ def camel(workflow_id: str, suffix: str) -> str:
     return head + "".join(p.capitalize() for p in rest) + suffix
 
 
-# Where the program looks for credentials (infra/credentials.py): every run starts from none,
-# so a developer's own `gcloud auth application-default login` never changes a test's outcome.
-CREDENTIAL_ENVS = (
-    "CLOUDSDK_CONFIG",
-    "GOOGLE_APPLICATION_CREDENTIALS",
-    "GOOGLE_CREDENTIALS",
-    "GOOGLE_CLOUD_KEYFILE_JSON",
-    "GCLOUD_KEYFILE_JSON",
-    "GOOGLE_OAUTH_ACCESS_TOKEN",
-    "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT",
-    "GOOGLE_CLOUD_QUOTA_PROJECT",
-)
-
-
 @pytest.fixture(autouse=True)
 def no_credentials(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """An empty HOME and no credential variables; returns that HOME."""
+    """An empty HOME and no credential variables, so a developer's own gcloud login never changes
+    a test's outcome; returns that HOME."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
-    for name in CREDENTIAL_ENVS:
+    for name in READ_ENVS:
         monkeypatch.delenv(name, raising=False)
     return home
 

@@ -40,23 +40,14 @@ from pulumi.runtime.settings import get_root_resource, reset_options
 from pulumi.runtime.stack import wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from infra.credentials import READ_ENVS
+
 OPEN_ID_USER_INFO = "gcp:organizations/getClientOpenIdUserInfo:getClientOpenIdUserInfo"
 GET_PROJECT = "gcp:organizations/getProject:getProject"
 GET_CLIENT_CONFIG = "gcp:organizations/getClientConfig:getClientConfig"
 # A run that takes longer than this has hung (a normal run takes well under a second); under
 # pytest, pytest-timeout's own limit (pyproject.toml) bounds it instead.
 RUN_TIMEOUT_SECONDS = 60
-# Where credentials could come from; each run starts from none (infra/credentials.py reads them).
-CREDENTIAL_ENVS = (
-    "CLOUDSDK_CONFIG",
-    "GOOGLE_APPLICATION_CREDENTIALS",
-    "GOOGLE_CREDENTIALS",
-    "GOOGLE_CLOUD_KEYFILE_JSON",
-    "GCLOUD_KEYFILE_JSON",
-    "GOOGLE_OAUTH_ACCESS_TOKEN",
-    "GOOGLE_IMPERSONATE_SERVICE_ACCOUNT",
-    "GOOGLE_CLOUD_QUOTA_PROJECT",
-)
 
 
 def plain(value: Any) -> Any:
@@ -338,8 +329,8 @@ def _deadline(seconds: int) -> Iterator[None]:
 @contextlib.contextmanager
 def no_credentials(home: Path) -> Iterator[None]:
     """An empty HOME and no credential variables while the program runs."""
-    saved = {name: os.environ.get(name) for name in (*CREDENTIAL_ENVS, "HOME")}
-    for name in CREDENTIAL_ENVS:
+    saved = {name: os.environ.get(name) for name in (*READ_ENVS, "HOME")}
+    for name in READ_ENVS:
         os.environ.pop(name, None)
     os.environ["HOME"] = str(home)
     try:
