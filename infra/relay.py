@@ -29,6 +29,8 @@ from infra.relay_env import (
 )
 from infra.service_accounts import answered_email, answered_name
 from infra.settings import (
+    DOMAIN_RESTRICTION,
+    MANAGED_DOMAIN_RESTRICTION,
     PUBLIC_ACCESS_ALL_USERS,
     PUBLIC_ACCESS_NONE,
     PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
@@ -81,13 +83,6 @@ API_PROPAGATION_SECONDS = 120
 
 # Only with publicAccess allUsersWithPolicyException: the project's own organization policy.
 ORG_POLICY_API = ("orgpolicy", "orgpolicy.googleapis.com")
-# Domain-restricted sharing refuses allUsers in organisations created since May 2024 ("secure by
-# default organizations"). Google's page ("Restrict identities with domain-restricted sharing",
-# https://cloud.google.com/organization-policy/restrict-domains) lists the managed constraint
-# first and calls the list constraint legacy; an organisation may enforce either, so the
-# exception covers both.
-MANAGED_DOMAIN_RESTRICTION = "iam.managed.allowedPolicyMembers"
-DOMAIN_RESTRICTION = "iam.allowedPolicyMemberDomains"  # the legacy list constraint
 
 
 @dataclass(frozen=True)
@@ -108,6 +103,11 @@ class ConstraintException:
     is_list_constraint: bool
 
 
+# Domain-restricted sharing refuses allUsers in organisations created since May 2024 ("secure by
+# default organizations"). Google's page ("Restrict identities with domain-restricted sharing",
+# https://cloud.google.com/organization-policy/restrict-domains) lists the managed constraint
+# first and calls the list constraint legacy; an organisation may enforce either, so the
+# exception covers both.
 # The managed constraint is switched off (enforce: false); the legacy list constraint allows
 # every value (allowAll), so allUsers too.
 POLICY_EXCEPTIONS = (

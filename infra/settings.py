@@ -50,6 +50,10 @@ PUBLIC_ACCESS_VALUES = (
     PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
     PUBLIC_ACCESS_NONE,
 )
+# The two organisation-policy constraints that refuse an allUsers grant (domain-restricted
+# sharing): the program exempts the project from both, and preflight reads both.
+MANAGED_DOMAIN_RESTRICTION = "iam.managed.allowedPolicyMembers"
+DOMAIN_RESTRICTION = "iam.allowedPolicyMemberDomains"  # the legacy list constraint
 DEFAULT_PUBLIC_ACCESS = PUBLIC_ACCESS_ALL_USERS
 # Google: an organization policy set with `gcloud org-policies set-policy` "can take up to 15
 # minutes to propagate" (https://docs.cloud.google.com/dataproc/docs/guides/fleet-management),

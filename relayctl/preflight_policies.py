@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from infra.settings import DOMAIN_RESTRICTION as SHARING_LEGACY
+from infra.settings import MANAGED_DOMAIN_RESTRICTION as SHARING_MANAGED
 from relayctl.preflight_verdicts import Verdict, ok, unknown, will_fail
 
-SHARING_LEGACY = "iam.allowedPolicyMemberDomains"
-SHARING_MANAGED = "iam.managed.allowedPolicyMembers"
 LOCATIONS = "gcp.resourceLocations"
 FUNCTIONS_INGRESS = "cloudfunctions.allowedIngressSettings"
 RUN_INGRESS = "run.allowedIngress"
