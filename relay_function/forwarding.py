@@ -111,20 +111,17 @@ class _DeadlineResponse(http.client.HTTPResponse):
 
 class _Deadlined:
     """Mixed into urllib3's connection classes (its ``ConnectionCls`` extension point): each
-    request is bounded by its forward's deadline.
+    answer is read within its forward's deadline, and ACKed at once.
 
-    ``request()`` is urllib3's public per-request call, made for fresh and reused connections
-    alike.
+    The send needs nothing of ours: urllib3's ``request()`` sets the socket's timeout to the
+    connect timeout, which ``_exchange`` makes min(3 s, time left), and ``sendall`` keeps one
+    timeout for the whole body (socket docs, since 3.5).
     """
 
     sock: socket.socket | None
     response_class: type[http.client.HTTPResponse] = _DeadlineResponse
 
     def request(self, *args: object, **kwargs: object) -> None:
-        forward: _Forward | None = getattr(_current, "forward", None)
-        if forward is not None and self.sock is not None:
-            # A kept-alive (or just TLS-connected) socket: the send gets only the time left.
-            self.sock.settimeout(forward.remaining())
         super().request(*args, **kwargs)  # type: ignore[misc]
         _quick_ack(self.sock)
 
@@ -207,15 +204,18 @@ class Forwarder:
             return self._exchange(target, path, body, headers, forward)
         # ValueError: UnicodeError from IDNA-encoding a host, or a URL urllib3 rejects.
         except (OSError, urllib3.exceptions.HTTPError, ValueError) as failure:
-            # First: a read the deadline stopped is a timeout, whatever urllib3 wrapped it in.
+            # First: a send or read the deadline stopped is a timeout, whatever urllib3 wrapped
+            # it in (a stalled send comes as ProtocolError("Connection aborted.", TimeoutError)).
             # Not a refused connection or an unknown host: urllib3 2's NewConnectionError is a
             # ConnectTimeoutError (kept for backward compatibility), and raised only for those.
-            timed_out = isinstance(failure, TimeoutError | ReadTimeoutError | ConnectTimeoutError)
+            cause = _cause(failure)
+            timed_out = isinstance(
+                failure, TimeoutError | ReadTimeoutError | ConnectTimeoutError
+            ) or isinstance(cause, TimeoutError)
             if forward.expired or (timed_out and not isinstance(failure, NewConnectionError)):
                 raise ForwardFailed("Intercom did not answer in time") from None
             # The class name only: messages can carry the host name.
-            cause = type(_cause(failure)).__name__
-            raise ForwardFailed(f"Intercom unreachable ({cause})") from None
+            raise ForwardFailed(f"Intercom unreachable ({type(cause).__name__})") from None
         finally:
             _current.forward = None
 

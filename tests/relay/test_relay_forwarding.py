@@ -148,6 +148,27 @@ def test_switching_protocols_is_not_skipped(forwarder: Any) -> None:
         assert intercom.post_count == 1
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_returned_not_followed(forwarder: Any, status: int) -> None:
+    """Intercom's webhook URL does not move; a 3xx goes back to the handler (a 502, so Jam
+    retries), and the event is not sent where the answer points."""
+    requests = 0
+
+    def answer(conn: socket.socket, port: int) -> None:
+        nonlocal requests
+        while RawIntercom.read_request(conn):
+            requests += 1
+            conn.sendall(
+                f"HTTP/1.1 {status} Moved\r\nLocation: http://127.0.0.1:{port}/elsewhere\r\n"
+                "Content-Length: 0\r\n\r\n".encode()
+            )
+
+    with RawIntercom(answer=answer) as intercom:
+        assert forwarder.post(intercom.target(), "/hooks/c1", b"{}", HEADERS, 5.0) == status
+
+    assert requests == 1
+
+
 # Raw loopback stand-ins: what is sent, and when, is exactly what each test says.
 
 
@@ -387,6 +408,18 @@ def test_quick_ack_without_a_socket_or_with_a_refusing_one_does_nothing() -> Non
     forwarding._quick_ack(OptionSocket(OSError("not a TCP socket")))
 
 
+def test_quick_ack_where_the_system_has_no_tcp_quickack_does_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """macOS and Windows have no TCP_QUICKACK; `make demo` runs the relay there too."""
+    monkeypatch.delattr(forwarding.socket, "TCP_QUICKACK", raising=False)
+    sock = OptionSocket()
+
+    forwarding._quick_ack(sock)
+
+    assert sock.options == []
+
+
 # The deadline's arithmetic, on a fake clock.
 
 
@@ -473,6 +506,50 @@ def test_a_refused_connection_names_the_socket_error(forwarder: Any) -> None:
         forwarder.post(target, "/hooks/c1", b"{}", HEADERS, 2.0)
 
     assert str(failed.value) == "Intercom unreachable (ConnectionRefusedError)"
+
+
+def _answer_once_then_stop_reading(conn: socket.socket, port: int) -> None:
+    RawIntercom.read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    time.sleep(SOCKET_TIMEOUT + 5)  # the next request is never read (the test closes it)
+
+
+def test_a_send_on_a_reused_connection_ends_at_the_forward_deadline(forwarder: Any) -> None:
+    """A kept-alive socket keeps the timeout of its last read (here about 30 s): the next
+    forward's send gets only its own time left, so an Intercom that stops reading costs one
+    deadline, and the answer says so."""
+    body = b"x" * (32 * 1024 * 1024)  # more than loopback's socket buffers hold
+    outcome: list[BaseException] = []
+    with RawIntercom(answer=_answer_once_then_stop_reading) as intercom:
+        target = intercom.target()
+        assert forwarder.post(target, "/hooks/c1", b"{}", HEADERS, 30.0) == 200
+
+        def post() -> None:
+            try:
+                forwarder.post(target, "/hooks/c2", body, HEADERS, 0.5)
+            except BaseException as error:  # kept for the assertion
+                outcome.append(error)
+
+        thread = threading.Thread(target=post, daemon=True)
+        thread.start()
+        thread.join(SOCKET_TIMEOUT)  # bounds the test; a send without a timeout waits for good
+        assert not thread.is_alive()
+
+    [error] = outcome
+    assert isinstance(error, answers.ForwardFailed)
+    assert str(error) == "Intercom did not answer in time"
+    assert intercom.connections[intercom.ports[0]] == 1
+
+
+def test_only_urllib3s_protocol_error_is_unwrapped_by_its_second_argument() -> None:
+    """urllib3 wraps a socket error as ProtocolError("Connection aborted.", error); another
+    error's arguments are its own, and its cause is what it was raised from."""
+    inner = ConnectionResetError()
+    assert (
+        forwarding._cause(urllib3.exceptions.ProtocolError("Connection aborted.", inner)) is inner
+    )
+    other = OSError("a message", inner)
+    assert forwarding._cause(other) is other
 
 
 # The request Intercom receives, from forward() itself.
