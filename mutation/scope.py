@@ -19,6 +19,7 @@ _PROGRAM: Final = (
     "tests/pulumi",
     "tests/bootstrap",
     "tests/platform/test_cloud_run.py",
+    "tests/platform/test_google_cloud_names.py",
 )
 _BOOTSTRAP: Final = ("tests/bootstrap", "tests/platform")
 

@@ -7,8 +7,11 @@ end with a hyphen").
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from infra.relay import account_id
 from infra.settings import (
     INT_SETTINGS,
     LABELS_MAX,
@@ -257,3 +260,33 @@ def test_a_stack_name_too_long_for_the_default_function_name_says_so() -> None:
     message = str(caught.value)
     assert f"the stack name '{'s' * 50}' gives the default function name" in message
     assert "pulumi config set functionName jam-fin-relay-relay" in message
+
+
+# Service-account ids: "must be between 6 and 30 characters", lowercase letters, digits and
+# hyphens, starting with a letter and not ending with a hyphen (IAM, "Create service accounts",
+# https://cloud.google.com/iam/docs/service-accounts-create).
+ACCOUNT_ID_RE = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")
+
+
+@pytest.mark.parametrize(
+    ("function_name", "purpose", "expected"),
+    [
+        ("ab", "run", "ab-run"),  # 6: kept
+        ("a", "run", "a-relay-run"),  # 5: one short, so lengthened
+        ("relay-" + "x" * 20, "run", "relay-" + "x" * 20 + "-run"),  # 30: kept
+    ],
+    ids=["six", "five", "thirty"],
+)
+def test_account_ids_at_googles_length_edges(function_name: str, purpose: str, expected: str):
+    assert account_id(function_name, purpose) == expected
+    assert ACCOUNT_ID_RE.fullmatch(expected)
+
+
+def test_an_account_id_one_past_thirty_is_shortened_to_thirty_with_a_stable_tag() -> None:
+    name = "relay-" + "x" * 21  # with "-run": 31
+    shortened = account_id(name, "run")
+    assert len(shortened) == 30
+    assert ACCOUNT_ID_RE.fullmatch(shortened)
+    assert shortened.endswith("-run")
+    assert shortened == account_id(name, "run")
+    assert shortened != account_id(name[:-1] + "y", "run")

@@ -86,6 +86,24 @@ def test_ci_credentials_deploy_the_exception_without_a_quota_project(
     _ok(_one(kit, publicAccess=EXCEPTION))
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("gcp:impersonateServiceAccount", "deployer@acme-relay.iam.gserviceaccount.com"),
+        ("gcp:credentials", json.dumps({"type": "service_account"})),
+    ],
+    ids=["impersonate", "key"],
+)
+def test_the_providers_own_stack_config_counts_before_a_persons_adc(
+    kit, no_credentials, key, value
+):
+    """The provider reads `gcp:credentials` and `gcp:impersonateServiceAccount` from the stack
+    before ADC (Pulumi's Google Cloud provider configuration page): calls then run as that
+    service account, whose own project pays, so no quota project is needed."""
+    _write_adc(no_credentials, USER_ADC)
+    _ok(_one(kit, publicAccess=EXCEPTION, **{key: value}))
+
+
 def test_user_adc_needs_no_quota_project_without_the_exception(kit, no_credentials):
     """Only the policy exception calls the Org Policy API."""
     _write_adc(no_credentials, USER_ADC)

@@ -549,3 +549,71 @@ def test_policy_exception_mode_says_what_it_opens_and_the_role_it_needs(kit):
     assert "allUsers" in message
     # The refusal hint of plain allUsers mode is not shown: the grant should now succeed.
     assert not [m for m in run.infos if "Fix, in one line" in m]
+
+
+# --- What the components register, and where a hint is shown ----------------------------------
+
+
+def test_components_register_their_outputs_under_documented_names(kit, monkeypatch):
+    """Registered outputs are what `pulumi stack --show-urns` and the console show for each
+    component; each is the component's own value, never a secret's value."""
+    import pulumi
+
+    registered: list[tuple[object, dict[str, object]]] = []
+    real = pulumi.ComponentResource.register_outputs
+
+    def record(self, outputs):
+        registered.append((self, dict(outputs)))
+        return real(self, outputs)
+
+    monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", record)
+    secrets = kit.secrets(*TWO_KEYS, signing=("billingHandoffJamSecret",))
+    run = kit.run("dev", kit.fixtures / "two.yaml", secrets=secrets)
+    assert run.error is None, run.error
+
+    by_kind: dict[str, list[tuple[object, dict[str, object]]]] = {}
+    for component, outputs in registered:
+        by_kind.setdefault(type(component).__name__, []).append((component, outputs))
+    [(relay, relay_outputs)] = by_kind["Relay"]
+    assert relay_outputs == {
+        "relay_url": relay.relay_url,
+        "cloud_run_url": relay.cloud_run_url,
+        "endpoints": relay.endpoints,
+        "runtime_service_account": relay.runtime_service_account,
+        "build_service_account": relay.build_service_account,
+    }
+    routes = by_kind["WorkflowRoute"]
+    assert len(routes) == 2
+    for route, outputs in routes:
+        assert outputs == {
+            "intercom_url_secret": route.intercom_url_secret_id,
+            "jam_signing_secret": route.signing_secret_id,
+            "jam_signing_secret_set": route.signing_secret_version is not None,
+        }
+    assert sorted(outputs["jam_signing_secret_set"] for _, outputs in routes) == [False, True]
+
+
+def test_the_public_access_hint_is_shown_beside_the_invoker_grant(kit, monkeypatch):
+    """A refused allUsers grant fails on that resource; the hint is logged on it too, so
+    `pulumi up` prints the fix next to the error."""
+    import pulumi
+
+    shown: list[tuple[str, object]] = []
+    real = pulumi.log.info
+
+    def info(msg, resource=None, stream_id=None, ephemeral=None):
+        shown.append((msg, resource))
+        return real(msg, resource, stream_id, ephemeral)
+
+    monkeypatch.setattr(pulumi.log, "info", info)
+    run = kit.run(
+        "dev", kit.fixtures / "one.yaml", secrets=kit.secrets("billingHandoffIntercomUrl")
+    )
+    assert run.error is None, run.error
+
+    [(message, resource)] = [(m, r) for m, r in shown if "allUsers" in m]
+    assert message.startswith(
+        "The relay is made public with roles/run.invoker for allUsers on its Cloud Run service. "
+    )
+    assert isinstance(resource, pulumi.CustomResource)
+    assert resource._name == run.one(INVOKER).name

@@ -1,0 +1,39 @@
+"""Stack settings: each value a user may set is accepted, and each refusal is the exact message
+with its fix (infra/settings.py; the program prints these before declaring anything)."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.settings import INGRESS_VALUES, SettingsError, settings_from_config
+
+GCP = {"project": "acme-relay", "region": "us-central1"}
+
+
+def _problems(stack: str, **config: str) -> tuple[str, ...]:
+    with pytest.raises(SettingsError) as refused:
+        settings_from_config(stack, config.get, GCP.get)
+    return tuple(refused.value.problems)
+
+
+@pytest.mark.parametrize("ingress", ["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"])
+def test_each_of_cloud_functions_ingress_settings_is_accepted(ingress: str) -> None:
+    """Cloud Functions' IngressSettings values (v2 REST reference, ServiceConfig)."""
+    settings = settings_from_config("dev", {"ingress": ingress}.get, GCP.get)
+    assert settings.ingress == ingress
+    assert ingress in INGRESS_VALUES
+
+
+def test_a_number_out_of_range_names_the_range_and_the_command_for_this_stack() -> None:
+    assert _problems("prod", maxInstances="0") == (
+        "config 'maxInstances' must be a whole number from 1 to 1000, got '0'. "
+        "Fix: pulumi config set maxInstances 10 --stack prod",
+    )
+
+
+def test_an_unknown_public_access_mode_points_at_the_page_that_explains_the_modes() -> None:
+    assert _problems("dev", publicAccess="public") == (
+        "config 'publicAccess' must be one of allUsers, allUsersWithPolicyException, none, "
+        "got 'public' (docs/deploy.md, \"Public access\"). "
+        "Fix: pulumi config set publicAccess allUsers --stack dev",
+    )
