@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -402,3 +404,82 @@ def test_out_of_range_monitoring_settings_stop_before_any_resource(kit, key, val
     assert run.error is not None
     assert f"config '{key}'" in str(run.error)
     assert run.declared == []
+
+
+# ---- what on-call reads, and where each alert points -------------------------------------------
+
+GOLDEN_ALERTS = Path(__file__).parent / "golden" / "alert-policies.md"
+
+
+def _alert_text(run: Any) -> str:
+    parts = []
+    for policy in sorted(run.of_type(POLICY), key=lambda p: p.name):
+        parts += [
+            f"## {policy.name}",
+            "",
+            f"display name: {policy.inputs['displayName']}",
+            f"severity: {policy.inputs['severity']}",
+            "",
+            policy.inputs["documentation"]["content"],
+            "",
+        ]
+    return "\n".join(parts)
+
+
+def test_every_alerts_notification_reads_as_reviewed(alerted):
+    """The title, meaning and first step a notification carries are what on-call acts on; the
+    reviewed text is kept in tests/pulumi/golden/alert-policies.md. After changing it on
+    purpose: UPDATE_GOLDEN=1 pytest tests/pulumi/test_monitoring.py, and review the diff."""
+    text = _alert_text(alerted)
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN_ALERTS.write_text(text)
+    assert text == GOLDEN_ALERTS.read_text()
+
+
+def test_only_rejected_signatures_alert_as_a_warning_and_a_down_relay_is_critical(alerted):
+    """Probing the URL is not an outage; every other outcome is a lost or stuck event, and a
+    relay that does not answer loses every event (Cloud Monitoring AlertPolicy.severity)."""
+    severities = {p.name: p.inputs["severity"] for p in alerted.of_type(POLICY)}
+    assert severities == {
+        "relay-alerting-failed": "ERROR",
+        "relay-alerting-signature-rejected": "WARNING",
+        "relay-alerting-not-configured": "ERROR",
+        "relay-alerting-refused-by-intercom": "ERROR",
+        "relay-alerting-relay-down": "CRITICAL",
+    }
+
+
+def test_each_outcome_alert_takes_its_own_threshold(kit):
+    """Four distinct values, so a threshold read for the wrong outcome cannot pass."""
+    run = _run(
+        kit,
+        alertNotificationChannels=json.dumps(CHANNELS),
+        alertFailedThreshold="2",
+        alertSignatureRejectedThreshold="7",
+        alertNotConfiguredThreshold="3",
+        alertRefusedByIntercomThreshold="20",
+    )
+    thresholds = {
+        policy: run.one(POLICY, policy).inputs["conditions"][0]["conditionThreshold"][
+            "thresholdValue"
+        ]
+        for policy in sorted(ALL_POLICIES - {"relay-alerting-relay-down"})
+    }
+    assert thresholds == {
+        "relay-alerting-failed": 2,
+        "relay-alerting-signature-rejected": 7,
+        "relay-alerting-not-configured": 3,
+        "relay-alerting-refused-by-intercom": 20,
+    }
+
+
+def test_log_metrics_live_in_the_stacks_project(plain, kit):
+    assert {d.inputs["project"] for d in plain.of_type(METRIC)} == {kit.gcp_project}
+
+
+def test_the_dashboards_uptime_chart_reads_the_declared_uptime_check(alerted):
+    """The check's id is Google's, known after creation (UptimeCheckConfig.uptime_check_id)."""
+    check_id = alerted.one(UPTIME).state["uptimeCheckId"]
+    uptime_filters = [f for f in _chart_filters(_dashboard(alerted)) if "uptime_check" in f]
+    assert uptime_filters
+    assert all(f'metric.label.check_id="{check_id}"' in f for f in uptime_filters)
