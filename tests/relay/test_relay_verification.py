@@ -86,6 +86,33 @@ def test_a_mixed_set_is_missing_headers() -> None:
     assert rejection(headers) == MISSING
 
 
+WRONG = "v1," + base64.b64encode(b"x" * 32).decode()
+
+
+@pytest.mark.parametrize(
+    ("complete", "stray"), [("svix", "webhook"), ("webhook", "svix")], ids=["svix", "webhook"]
+)
+def test_a_stray_signature_header_beside_a_complete_set_is_ignored(
+    complete: str, stray: str
+) -> None:
+    """The complete set is the one verified; a lone header of the other set is not a set."""
+    headers = signed(prefix=complete)
+    headers[f"{stray}-signature"] = WRONG
+
+    assert verification.verify(headers, BODY, (KEY,), NOW) == MESSAGE_ID
+
+
+def test_with_both_sets_complete_the_svix_set_is_the_one_verified() -> None:
+    """docs/relay.md: the svix-* set, else the webhook-* set."""
+    svix_valid = Headers({**signed(prefix="svix"), **signed(prefix="webhook")})
+    svix_valid["webhook-signature"] = WRONG
+    assert verification.verify(svix_valid, BODY, (KEY,), NOW) == MESSAGE_ID
+
+    webhook_valid = Headers({**signed(prefix="svix"), **signed(prefix="webhook")})
+    webhook_valid["svix-signature"] = WRONG
+    assert rejection(webhook_valid) == NO_MATCH
+
+
 # Message id: 1-256 printable ASCII characters ("!" 0x21 to "~" 0x7E), no spaces.
 
 
