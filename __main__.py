@@ -15,7 +15,6 @@ import pulumi
 from infra.credentials import quota_project_problem
 from infra.intercom_url import intercom_url_problem
 from infra.relay import Relay, RelayArgs, RouteInput
-from infra.relay_env import env_budget, plain_env, secret_location
 from infra.settings import (
     PUBLIC_ACCESS_WITH_POLICY_EXCEPTION,
     RelaySettings,
@@ -72,16 +71,8 @@ def check_inputs(
                     f"config '{ref.key}' (workflow '{workflow.id}'): {url_problem} Store the "
                     f"corrected URL with `pulumi config set --secret {ref.key} --stack {stack}`."
                 )
-    # Cloud Run's environment limits, counted on the names and values this stack would deploy.
-    budget = env_budget(
-        deployed,
-        function_name=settings.function_name,
-        location=secret_location(settings.secret_replication, settings.region),
-        plain=plain_env(deployed, settings.concurrency),
-    )
-    limit_problem = budget.problem(f"stack '{stack}' ({settings.workflows_file})")
-    if limit_problem:
-        problems.append(limit_problem)
+    # Cloud Run's environment limits: the loader has checked them for every stack, with names
+    # and values no stack exceeds (tests/pulumi/test_relay_env_budget.py), so not again here.
     # The Org Policy API refuses user credentials without a quota project (issue 19.3).
     quota_problem = quota_project_problem(
         settings.project,

@@ -216,7 +216,10 @@ def test_a_literal_url_is_stored_as_a_secret_and_warned(kit):
     assert any("literal" in w.lower() or "plain text" in w.lower() for w in run.warnings)
     setup = run.outputs["jam_setup"]["sandbox"]
     assert setup["signing_secret_set"] is False
-    assert "jam_signing_secret" in setup["set_signing_secret_command"]
+    assert setup["set_signing_secret_command"] == (
+        "add `jam_signing_secret: {config: KEY}` to this workflow in the workflows file, "
+        "then run: pulumi config set --secret KEY --stack dev"
+    )
     assert "tok_literal_s3cr3t" not in json.dumps(run.outputs)
 
 
@@ -364,8 +367,8 @@ def test_a_stack_over_the_environment_limit_fails_before_any_resource(kit, tmp_p
     run = kit.run("dev", file, secrets=kit.secrets(*keys))
     _assert_declares_nothing(run)
     message = str(run.error)
-    # The loader reports it first (for every stack); __main__.py checks again with the stack's
-    # real function name and THREADS, through the same infra.relay_env.env_budget.
+    # The loader reports it, for every stack, with the longest names any stack can have
+    # (infra.relay_env.env_budget; test_relay_env_budget.py shows no stack needs more).
     assert "120 workflows" in message
     assert "32768" in message  # the limit, named
     assert "one relay fits about" in message

@@ -7,7 +7,10 @@ each assertion below runs on concrete strings (the mocks compute emails, URLs, v
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -559,7 +562,7 @@ def test_components_register_their_outputs_under_documented_names(kit, monkeypat
     component; each is the component's own value, never a secret's value."""
     import pulumi
 
-    registered: list[tuple[object, dict[str, object]]] = []
+    registered: list[tuple[Any, dict[str, Any]]] = []
     real = pulumi.ComponentResource.register_outputs
 
     def record(self, outputs):
@@ -571,7 +574,7 @@ def test_components_register_their_outputs_under_documented_names(kit, monkeypat
     run = kit.run("dev", kit.fixtures / "two.yaml", secrets=secrets)
     assert run.error is None, run.error
 
-    by_kind: dict[str, list[tuple[object, dict[str, object]]]] = {}
+    by_kind: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
     for component, outputs in registered:
         by_kind.setdefault(type(component).__name__, []).append((component, outputs))
     [(relay, relay_outputs)] = by_kind["Relay"]
@@ -617,3 +620,104 @@ def test_the_public_access_hint_is_shown_beside_the_invoker_grant(kit, monkeypat
     )
     assert isinstance(resource, pulumi.CustomResource)
     assert resource._name == run.one(INVOKER).name
+
+
+def test_the_secret_location_hint_is_shown_beside_the_first_secret(kit, monkeypatch):
+    """A location policy refuses the first secret first; the fix is logged on it."""
+    import pulumi
+
+    shown: list[tuple[str, object]] = []
+    real = pulumi.log.info
+
+    def info(msg, resource=None, stream_id=None, ephemeral=None):
+        shown.append((msg, resource))
+        return real(msg, resource, stream_id, ephemeral)
+
+    monkeypatch.setattr(pulumi.log, "info", info)
+    secrets = kit.secrets(*TWO_KEYS, signing=("billingHandoffJamSecret",))
+    run = kit.run("dev", kit.fixtures / "two.yaml", secrets=secrets)
+    assert run.error is None, run.error
+
+    [(message, resource)] = [(m, r) for m, r in shown if "global" in m]
+    assert message.startswith("The workflow secrets use automatic replication")
+    assert isinstance(resource, pulumi.CustomResource)
+    first_url_secret = sorted(
+        s.name for s in run.of_type(SECRET) if s.inputs["secretId"].endswith("_intercom-url_global")
+    )[0]
+    assert resource._name == first_url_secret
+
+
+def test_the_source_bucket_and_archive_and_function_settings_that_keep_deploys_working(two):
+    run, _ = two
+    bucket = run.one(BUCKET)
+    # Only generated archives live there, so `pulumi destroy` may empty it.
+    assert bucket.inputs["forceDestroy"] is True
+    assert bucket.inputs["publicAccessPrevention"] == "enforced"
+    archive = run.one("gcp:storage/bucketObject:BucketObject")
+    assert archive.inputs["contentType"] == "application/zip"
+    # Every deploy sends all traffic to the new revision, so a fix takes effect at once.
+    assert run.one(FUNCTION).inputs["serviceConfig"]["allTrafficOnLatestRevision"] is True
+
+
+def test_each_service_account_says_what_it_is_for(two):
+    run, _ = two
+    accounts = {a.name: a.inputs for a in run.of_type(ACCOUNT)}
+    assert {
+        n: (i["accountId"], i["displayName"], i["description"]) for n, i in accounts.items()
+    } == {
+        "relay-runtime-sa": (
+            "jam-fin-relay-dev-run",
+            "jam-fin-relay-dev relay runtime",
+            "Runs the Jam to Intercom relay; reads only its own workflow secrets.",
+        ),
+        "relay-build-sa": (
+            "jam-fin-relay-dev-build",
+            "jam-fin-relay-dev relay build",
+            "Cloud Build identity for the relay's function builds.",
+        ),
+    }
+
+
+# What the program tells the person running `pulumi up` (infos and warnings), as reviewed.
+GOLDEN_MESSAGES = Path(__file__).parent / "golden" / "program-messages.md"
+
+
+def test_what_the_program_says_reads_as_reviewed(kit):
+    """The hints beside resources and the warnings are the fix a user gets when Google refuses
+    something; the reviewed text is in tests/pulumi/golden/program-messages.md. After changing
+    it on purpose: UPDATE_GOLDEN=1 pytest tests/pulumi/test_program_resources.py."""
+    two = kit.secrets(*TWO_KEYS, signing=("billingHandoffJamSecret",))
+    one = kit.secrets("billingHandoffIntercomUrl")
+    scenarios = {
+        "two workflows, one without its Jam secret": kit.run(
+            "dev", kit.fixtures / "two.yaml", secrets=two
+        ),
+        "policy exception, user-managed secrets": kit.run(
+            "dev",
+            kit.fixtures / "one.yaml",
+            config={
+                "publicAccess": "allUsersWithPolicyException",
+                "secretReplication": "userManaged",
+            },
+            secrets=one,
+        ),
+        "grantCallerActAs, credentials without an email": kit.run(
+            "dev",
+            kit.fixtures / "one.yaml",
+            config={"grantCallerActAs": "true"},
+            secrets=one,
+            caller="",
+        ),
+        "a URL written in the workflows file": kit.run("dev", kit.fixtures / "literal.yaml"),
+    }
+    parts = []
+    for title, run in scenarios.items():
+        assert run.error is None, (title, run.error)
+        parts += [f"## {title}", ""]
+        parts += [f"info: {m}" for m in run.infos]
+        parts += [f"warning: {m}" for m in run.warnings]
+        parts.append("")
+    text = "\n".join(parts).replace(str(kit.repo), "REPO")  # the same from any checkout
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN_MESSAGES.write_text(text)
+    assert text == GOLDEN_MESSAGES.read_text()

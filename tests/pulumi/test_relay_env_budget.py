@@ -25,6 +25,7 @@ from infra.relay_env import (
     secret_location,
     stacks_over_budget,
 )
+from infra.settings import MAX_CONCURRENCY, REGION_MAX
 
 RECORDED = "intercom.recorder.recorded"
 # {"w":{"events":["intercom.recorder.recorded"]}}: 47 bytes.
@@ -80,6 +81,25 @@ def test_unknown_names_assume_the_longest_function_and_location_and_room_for_oth
     assert env_budget(ONE, function_name="x" * 63, location="r" * 30) == budget
     assert env_budget(ONE, function_name="x" * 62, location="r" * 30).bytes == 717
     assert env_budget(ONE, function_name="x" * 63, location="r" * 29).bytes == 717
+
+
+@pytest.mark.parametrize("count", [1, 40, 72])
+def test_no_stack_needs_more_than_the_loaders_estimate(count):
+    """Why the program does not check again with the stack's own names: the loader's estimate
+    (no names given) bounds every stack settings accept: a function name of at most 63
+    characters, secrets in `global` or a region of at most REGION_MAX characters, and THREADS
+    at most MAX_CONCURRENCY."""
+    workflows = [RouteEvents(f"workflow-{i:03d}", (RECORDED,)) for i in range(count)]
+    estimate = env_budget(workflows)
+    for location in ("global", "r" * REGION_MAX):
+        real = env_budget(
+            workflows,
+            function_name="f" * 63,
+            location=location,
+            plain=plain_env(workflows, MAX_CONCURRENCY),
+        )
+        assert real.variables <= estimate.variables
+        assert real.bytes <= estimate.bytes
 
 
 def test_no_workflow_fits_as_many_as_the_variable_limit_allows():
