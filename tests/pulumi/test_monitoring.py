@@ -414,6 +414,7 @@ GOLDEN_ALERTS = Path(__file__).parent / "golden" / "alert-policies.md"
 def _alert_text(run: Any) -> str:
     parts = []
     for policy in sorted(run.of_type(POLICY), key=lambda p: p.name):
+        condition = {k: policy.inputs[k] for k in ("combiner", "conditions", "userLabels")}
         parts += [
             f"## {policy.name}",
             "",
@@ -422,14 +423,28 @@ def _alert_text(run: Any) -> str:
             "",
             policy.inputs["documentation"]["content"],
             "",
+            "```json",
+            json.dumps(condition, indent=1, sort_keys=True),
+            "```",
+            "",
+        ]
+    for metric in sorted(run.of_type(METRIC), key=lambda d: d.name):
+        parts += [
+            f"## {metric.name}",
+            "",
+            "```json",
+            json.dumps(metric.inputs, indent=1, sort_keys=True),
+            "```",
+            "",
         ]
     return "\n".join(parts)
 
 
-def test_every_alerts_notification_reads_as_reviewed(alerted):
-    """The title, meaning and first step a notification carries are what on-call acts on; the
-    reviewed text is kept in tests/pulumi/golden/alert-policies.md. After changing it on
-    purpose: UPDATE_GOLDEN=1 pytest tests/pulumi/test_monitoring.py, and review the diff."""
+def test_every_alert_and_metric_reads_as_reviewed(alerted):
+    """The title, meaning and first step a notification carries are what on-call acts on, and
+    each condition decides when it fires; the reviewed policies and log metrics are kept in
+    tests/pulumi/golden/alert-policies.md. After changing them on purpose:
+    UPDATE_GOLDEN=1 pytest tests/pulumi/test_monitoring.py, and review the diff."""
     text = _alert_text(alerted)
     if os.environ.get("UPDATE_GOLDEN") == "1":
         GOLDEN_ALERTS.write_text(text)
@@ -483,3 +498,8 @@ def test_the_dashboards_uptime_chart_reads_the_declared_uptime_check(alerted):
     uptime_filters = [f for f in _chart_filters(_dashboard(alerted)) if "uptime_check" in f]
     assert uptime_filters
     assert all(f'metric.label.check_id="{check_id}"' in f for f in uptime_filters)
+
+
+def test_the_dashboard_waits_for_every_log_metric_it_charts(alerted):
+    dashboard = alerted.one(DASHBOARD)
+    assert {d.urn for d in alerted.of_type(METRIC)} <= set(dashboard.dependencies)

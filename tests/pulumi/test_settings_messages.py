@@ -37,3 +37,11 @@ def test_an_unknown_public_access_mode_points_at_the_page_that_explains_the_mode
         "got 'public' (docs/deploy.md, \"Public access\"). "
         "Fix: pulumi config set publicAccess allUsers --stack dev",
     )
+
+
+def test_a_runtime_that_is_not_python_names_the_default_to_set() -> None:
+    """The relay is a Python function: Cloud Functions' runtime ids are python310, python312..."""
+    assert _problems("dev", runtime="nodejs20") == (
+        "config 'runtime' must be a Python runtime such as python312, got 'nodejs20'. "
+        "Fix: pulumi config set runtime python312 --stack dev",
+    )
