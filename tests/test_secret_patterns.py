@@ -118,3 +118,18 @@ def test_redacted_text_never_holds_the_token(noise: str) -> None:
 )
 def test_redact_keeps_a_bare_scheme_which_names_no_host(text: str) -> None:
     assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "a Jam signing secret"),
+        ("https://api.intercom.io/fin/workflows/webhooks/tok", "an Intercom webhook URL"),
+        ("https://hooks.example.com/x", "a URL"),
+        ("billing-handoff", None),
+    ],
+    ids=["signing-secret", "intercom-url", "other-url", "none"],
+)
+def test_each_kind_is_named_in_the_words_messages_print(value: str, words: str | None) -> None:
+    """Messages say "looks like a Jam signing secret"; the words are pinned here as text."""
+    assert secret_kind(value) == words
