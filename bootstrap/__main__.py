@@ -16,7 +16,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bootstrap.access import BootstrapConfigError, settings_from_config  # noqa: E402
+from bootstrap.access import (  # noqa: E402
+    DEPLOYER_ROLES,
+    ORGANIZATION_ROLES,
+    PREFLIGHT_ROLES,
+    BootstrapConfigError,
+    settings_from_config,
+)
 from bootstrap.github_deploy import GitHubDeploy, GitHubDeployArgs  # noqa: E402
 
 config = pulumi.Config()
@@ -40,3 +46,7 @@ github = GitHubDeploy("github", GitHubDeployArgs(settings))
 pulumi.export("repository_variables", github.repository_variables)
 # With stateBackend gcs: the --secrets-provider for `pulumi stack init` of each stack.
 pulumi.export("secrets_providers", github.secrets_providers)
+# Why each deployer holds each role, and the organisation role bootstrap leaves to an
+# administrator: `pulumi stack output` shows the reasons beside the grants a reviewer checks.
+pulumi.export("deployer_roles", {**DEPLOYER_ROLES, **PREFLIGHT_ROLES})
+pulumi.export("organization_roles", ORGANIZATION_ROLES)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -430,3 +431,21 @@ def test_gcs_backend_deployers_hold_their_own_key_and_state_with_write_roles(boo
         if d.inputs["member"] == member
     }
     assert state == {"stack": "roles/storage.objectAdmin", "meta": "roles/storage.objectViewer"}
+
+
+GOLDEN_ROLES = Path(__file__).parent / "golden" / "role-reasons.json"
+
+
+def test_the_roles_and_their_reasons_are_outputs_as_reviewed(bootstrap):
+    """`pulumi stack output deployer_roles` shows why each deployer holds each role, and
+    `organization_roles` what an administrator grants by hand; the reviewed text is in
+    tests/bootstrap/golden/role-reasons.json (after a deliberate change:
+    UPDATE_GOLDEN=1 pytest tests/bootstrap/test_bootstrap_program.py, then review the diff)."""
+    outputs = bootstrap.run().outputs
+    shown = {k: outputs[k] for k in ("deployer_roles", "organization_roles")}
+    assert set(shown["deployer_roles"]) == set(DEPLOYER_ROLES) | set(PREFLIGHT_ROLES)
+    text = json.dumps(shown, indent=1, sort_keys=True) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN_ROLES.parent.mkdir(exist_ok=True)
+        GOLDEN_ROLES.write_text(text)
+    assert text == GOLDEN_ROLES.read_text()

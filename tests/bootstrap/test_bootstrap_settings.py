@@ -353,3 +353,11 @@ def test_every_problem_is_reported_on_its_own_line() -> None:
         "config 'stacks' must include 'dev': pull requests preview it",
         "config 'stateBackend' is 's3'. Fix: pulumi config set stateBackend gcs (or pulumi-cloud)",
     ]
+
+
+def test_a_bad_pool_project_is_refused_with_the_rule_and_the_command() -> None:
+    assert problems(project="acme-") == (
+        "config 'gcp:project' is 'acme-', not a Google Cloud project id (6-30 lower-case "
+        "letters, digits and hyphens, a letter first, no hyphen last). Fix: "
+        "pulumi config set gcp:project acme-ci"
+    )
