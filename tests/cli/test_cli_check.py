@@ -384,6 +384,8 @@ FUNCTION = "https://us-central1-acme-relay.cloudfunctions.net/jam-fin-relay-dev"
         # A function named "workflows": only the last /workflows/<id> is the route.
         ("https://h.example/workflows/workflows/a", "https://h.example/workflows"),
         ("  http://127.0.0.1:8080  ", "http://127.0.0.1:8080"),
+        # Only slashes are trimmed: a path may end in any character a URL allows.
+        ("http://127.0.0.1:8080/X/", "http://127.0.0.1:8080/X"),
     ],
 )
 def test_the_relay_url_is_taken_from_any_of_its_urls(given, base):
