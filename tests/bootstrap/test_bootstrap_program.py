@@ -6,6 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ from bootstrap.access import (
     RESOURCE_LEVEL_ROLES,
     STACK_PROJECT_APIS,
 )
+from bootstrap.github_deploy import COMPONENT_TYPE
 from tests.pulumi_mocks import PROC_FDS, open_file_descriptors
 
 REPO = Path(__file__).resolve().parents[2]
@@ -449,3 +451,31 @@ def test_the_roles_and_their_reasons_are_outputs_as_reviewed(bootstrap):
         GOLDEN_ROLES.parent.mkdir(exist_ok=True)
         GOLDEN_ROLES.write_text(text)
     assert text == GOLDEN_ROLES.read_text()
+
+
+def test_every_resource_belongs_to_the_component(bootstrap):
+    """Children with parent=self: `pulumi stack` shows them under github, and a rename of the
+    component moves them together."""
+    run = bootstrap.run(stateBackend="gcs", stackProjects=SPLIT)
+    [component] = [d for d in run.declared if d.type == COMPONENT_TYPE]
+    children = [d for d in run.declared if d.type != COMPONENT_TYPE]
+    assert children
+    assert {d.parent for d in children} == {component.urn}
+
+
+def test_the_component_registers_its_outputs_by_name(bootstrap, monkeypatch):
+    import pulumi
+
+    registered: list[dict[str, Any]] = []
+    real = pulumi.ComponentResource.register_outputs
+
+    def record(self: Any, outputs: dict[str, Any]) -> None:
+        if type(self).__name__ == "GitHubDeploy":  # not the stack's own root component
+            registered.append(dict(outputs))
+        real(self, outputs)
+
+    monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", record)
+    run = bootstrap.run(stateBackend="gcs")
+    [outputs] = registered
+    assert set(outputs) == {"repository_variables", "secrets_providers"}
+    assert set(run.outputs["secrets_providers"]) == {"dev", "prod"}
