@@ -254,6 +254,15 @@ def _how(constraint: str, project: str) -> str:
     return HOW_TO_READ.format(constraint=constraint, project=project)
 
 
+def _unreadable(subject: str, constraint: str, facts: StackFacts) -> Verdict:
+    """An effective policy whose shape is not the documented one: never taken for "ok"."""
+    return unknown(
+        subject,
+        "its effective policy could not be read as documented.",
+        _how(constraint, facts.project),
+    )
+
+
 def evaluate(constraint: str, policy: Any, facts: StackFacts) -> list[Verdict]:
     """The verdicts one constraint's effective policy gives this stack."""
     judge = _JUDGES[constraint]
@@ -268,13 +277,7 @@ def _sharing_legacy(constraint: str, policy: Any, facts: StackFacts) -> list[Ver
     # rule but allow-all refuses the grant (https://cloud.google.com/resource-manager/docs/organization-policy/restricting-domains).
     limited = restricted(policy)
     if limited is None:
-        return [
-            unknown(
-                subject,
-                "its effective policy could not be read as documented.",
-                _how(constraint, facts.project),
-            )
-        ]
+        return [_unreadable(subject, constraint, facts)]
     if not limited:
         return [ok(subject, "allUsers may be granted")]
     if constraint in facts.exempted:
@@ -305,13 +308,7 @@ def _sharing_managed(constraint: str, policy: Any, facts: StackFacts) -> list[Ve
         return [ok(subject, f"publicAccess {facts.public_access} grants nothing to allUsers")]
     on = enforced(policy)
     if on is None:
-        return [
-            unknown(
-                subject,
-                "its effective policy could not be read as documented.",
-                _how(constraint, facts.project),
-            )
-        ]
+        return [_unreadable(subject, constraint, facts)]
     if not on:
         return [ok(subject, "not enforced")]
     if constraint in facts.exempted:
@@ -436,13 +433,7 @@ def _boolean(what: str, fix: str) -> Callable[[str, Any, StackFacts], list[Verdi
         subject = _subject(constraint)
         on = enforced(policy)
         if on is None:
-            return [
-                unknown(
-                    subject,
-                    "its effective policy could not be read as documented.",
-                    _how(constraint, facts.project),
-                )
-            ]
+            return [_unreadable(subject, constraint, facts)]
         if not on:
             return [ok(subject, "not enforced")]
         return [will_fail(subject, f"enforced: {what}", fix)]
@@ -499,13 +490,7 @@ def _worker_pools(constraint: str, policy: Any, facts: StackFacts) -> list[Verdi
     subject = _subject(constraint)
     limited = restricted(policy)
     if limited is None:
-        return [
-            unknown(
-                subject,
-                "its effective policy could not be read as documented.",
-                _how(constraint, facts.project),
-            )
-        ]
+        return [_unreadable(subject, constraint, facts)]
     if not limited:
         return [ok(subject, "builds may run in Cloud Build's default pool")]
     if not _allowed_values(policy):

@@ -596,19 +596,27 @@ def test_components_register_their_outputs_under_documented_names(kit, monkeypat
     assert sorted(outputs["jam_signing_secret_set"] for _, outputs in routes) == [False, True]
 
 
-def test_the_public_access_hint_is_shown_beside_the_invoker_grant(kit, monkeypatch):
+@pytest.fixture
+def shown(monkeypatch):
+    """Every pulumi.log.info of the run, with the resource it is shown beside."""
+    import pulumi
+
+    logged: list[tuple[str, object]] = []
+    real = pulumi.log.info
+
+    def info(msg, resource=None, stream_id=None, ephemeral=None):
+        logged.append((msg, resource))
+        return real(msg, resource, stream_id, ephemeral)
+
+    monkeypatch.setattr(pulumi.log, "info", info)
+    return logged
+
+
+def test_the_public_access_hint_is_shown_beside_the_invoker_grant(kit, shown):
     """A refused allUsers grant fails on that resource; the hint is logged on it too, so
     `pulumi up` prints the fix next to the error."""
     import pulumi
 
-    shown: list[tuple[str, object]] = []
-    real = pulumi.log.info
-
-    def info(msg, resource=None, stream_id=None, ephemeral=None):
-        shown.append((msg, resource))
-        return real(msg, resource, stream_id, ephemeral)
-
-    monkeypatch.setattr(pulumi.log, "info", info)
     run = kit.run(
         "dev", kit.fixtures / "one.yaml", secrets=kit.secrets("billingHandoffIntercomUrl")
     )
@@ -622,18 +630,10 @@ def test_the_public_access_hint_is_shown_beside_the_invoker_grant(kit, monkeypat
     assert resource._name == run.one(INVOKER).name
 
 
-def test_the_secret_location_hint_is_shown_beside_the_first_secret(kit, monkeypatch):
+def test_the_secret_location_hint_is_shown_beside_the_first_secret(kit, shown):
     """A location policy refuses the first secret first; the fix is logged on it."""
     import pulumi
 
-    shown: list[tuple[str, object]] = []
-    real = pulumi.log.info
-
-    def info(msg, resource=None, stream_id=None, ephemeral=None):
-        shown.append((msg, resource))
-        return real(msg, resource, stream_id, ephemeral)
-
-    monkeypatch.setattr(pulumi.log, "info", info)
     secrets = kit.secrets(*TWO_KEYS, signing=("billingHandoffJamSecret",))
     run = kit.run("dev", kit.fixtures / "two.yaml", secrets=secrets)
     assert run.error is None, run.error
