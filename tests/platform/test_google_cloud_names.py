@@ -216,11 +216,37 @@ def test_every_default_is_the_documented_one() -> None:
     assert dict(settings.labels) == {}
 
 
+# Each whole-number setting's range, written out (docs/configuration.md), not read from the
+# code: Cloud Run's request timeout is 1-3600 s for HTTP functions, concurrency 1-1000, and
+# instances 0/1-1000; uptime checks run every 1, 5, 10 or 15 minutes; the waits and alert
+# thresholds are this project's own bounds.
+WHOLE_NUMBER_RANGES = {
+    "alertFailedThreshold": (0, 1_000_000),
+    "alertMetricWaitSeconds": (0, 3600),
+    "alertNotConfiguredThreshold": (0, 1_000_000),
+    "alertRefusedByIntercomThreshold": (0, 1_000_000),
+    "alertRefusedByIntercomWindowMinutes": (5, 1440),
+    "alertSignatureRejectedThreshold": (0, 1_000_000),
+    "concurrency": (1, 1000),
+    "iamPropagationSeconds": (0, 1800),
+    "maxInstances": (1, 1000),
+    "minInstances": (0, 1000),
+    "orgPolicyPropagationSeconds": (0, 3600),
+    "timeoutSeconds": (1, 3600),
+    "uptimeCheckPeriodSeconds": (60, 900),
+}
+
+
+def test_every_whole_number_setting_has_its_range_written_out() -> None:
+    assert set(WHOLE_NUMBER_RANGES) == set(INT_SETTINGS)
+
+
 @pytest.mark.parametrize(("key", "spec"), sorted(INT_SETTINGS.items()))
 def test_each_whole_number_setting_takes_its_edges_and_refuses_one_past(
     key: str, spec: tuple[str, int, int, int]
 ) -> None:
-    field, _default, low, high = spec
+    field = spec[0]
+    low, high = WHOLE_NUMBER_RANGES[key]
     project = {"project": "acme-relay"}.get
     for edge in {low, high}:
         if key == "uptimeCheckPeriodSeconds" and edge not in UPTIME_CHECK_PERIODS:

@@ -660,3 +660,11 @@ def test_the_runner_reports_a_crash_inside_apply_as_the_runs_error(tmp_path):
         result = run(program_file, project="p", stack="s", mocks=BareMocks(), config={})
     assert isinstance(result.error, Exception)
     assert "upper" in str(result.error)
+
+
+@pytest.mark.parametrize("mocks", ["bare", "minimal"])
+def test_an_answer_without_a_uri_exports_an_empty_cloud_run_url(program, mocks):
+    """The service's URI is Google's to assign; an answer that lacks it (a mock echoing inputs,
+    or a function still being created) leaves cloud_run_url empty, never None or a guess."""
+    result = _ok(program(mocks, "two-signed"))
+    assert result.outputs["cloud_run_url"] == ""

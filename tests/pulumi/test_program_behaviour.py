@@ -133,6 +133,18 @@ def test_a_bad_file_fails_with_the_loaders_message(kit):
     assert "intercom.recorder.recorded" in message  # the closest valid event
 
 
+def test_an_empty_stored_url_is_called_empty(kit):
+    """`pulumi config set --secret KEY ""` stores a value, so the key is present; the message
+    says it is empty, not that it is no URL."""
+    run = kit.run("dev", kit.fixtures / "one.yaml", secrets={"billingHandoffIntercomUrl": ""})
+    _assert_declares_nothing(run)
+    assert str(run.error) == (
+        "config 'billingHandoffIntercomUrl' (workflow 'billing-handoff'): the URL is empty. Fix: "
+        "Copy the URL again from the Fin workflow's Wait for webhook step. Store the corrected "
+        "URL with `pulumi config set --secret billingHandoffIntercomUrl --stack dev`."
+    )
+
+
 def test_a_missing_workflows_file_fails_clearly(kit, tmp_path):
     run = kit.run("dev", tmp_path / "nope.yaml")
     _assert_declares_nothing(run)

@@ -108,6 +108,22 @@ def test_apis_enabled_and_everything_depends_on_them(two):
     }
     assert all(s.inputs["disableOnDestroy"] is False for s in services)
     assert all(s.inputs["project"] == "acme-support-dev" for s in services)
+    # Resource names are state: a renamed one is a new resource, and the old one is deleted.
+    assert {s.name: s.inputs["service"].split(".")[0] for s in services} == {
+        f"relay-api-{api}": api
+        for api in (
+            "iam",
+            "cloudresourcemanager",
+            "cloudfunctions",
+            "run",
+            "cloudbuild",
+            "artifactregistry",
+            "secretmanager",
+            "logging",
+            "monitoring",
+            "storage",
+        )
+    }
     service_urns = {s.urn for s in services}
     api_wait = run.one(SLEEP, "relay-api-propagation")
     assert set(api_wait.dependencies) == service_urns
@@ -584,6 +600,12 @@ def test_components_register_their_outputs_under_documented_names(kit, monkeypat
         "endpoints": relay.endpoints,
         "runtime_service_account": relay.runtime_service_account,
         "build_service_account": relay.build_service_account,
+    }
+    [(alerting, alerting_outputs)] = by_kind["RelayAlerting"]
+    assert alerting_outputs == {
+        "metric_name": alerting.metric_name,
+        "dashboard_url": alerting.dashboard_url,
+        **alerting.policy_names,
     }
     routes = by_kind["WorkflowRoute"]
     assert len(routes) == 2

@@ -3,9 +3,12 @@ with its fix (infra/settings.py; the program prints these before declaring anyth
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from infra.settings import INGRESS_VALUES, SettingsError, settings_from_config
+from infra.settings import INGRESS_VALUES, INT_SETTINGS, SettingsError, settings_from_config
 
 GCP = {"project": "acme-relay", "region": "us-central1"}
 
@@ -45,3 +48,33 @@ def test_a_runtime_that_is_not_python_names_the_default_to_set() -> None:
         "config 'runtime' must be a Python runtime such as python312, got 'nodejs20'. "
         "Fix: pulumi config set runtime python312 --stack dev",
     )
+
+
+GOLDEN_PROBLEMS = Path(__file__).parent / "golden" / "settings-problems.txt"
+EVERY_SETTING_WRONG = {
+    **dict.fromkeys(INT_SETTINGS, "-7"),
+    "uptimeCheckPeriodSeconds": "120",  # in range, not a period Google offers
+    "minInstances": "9",
+    "maxInstances": "3",
+    "cpu": "0.5",
+    "concurrency": "8",
+    "memory": "lots",
+    "runtime": "nodejs20",
+    "ingress": "PUBLIC",
+    "publicAccess": "public",
+    "secretReplication": "everywhere",
+    "grantCallerActAs": "maybe",
+    "labels": "Team=Support",
+    "alertNotificationChannels": '["email-me"]',
+    "functionName": "Relay_1",
+}
+
+
+def test_every_problem_message_reads_as_reviewed() -> None:
+    """Every setting wrong at once: each message names the key, the value and the command that
+    fixes it, for this stack. Reviewed text: tests/pulumi/golden/settings-problems.txt (after a
+    deliberate change: UPDATE_GOLDEN=1 pytest tests/pulumi/test_settings_messages.py)."""
+    text = "\n".join(_problems("prod", **EVERY_SETTING_WRONG)) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN_PROBLEMS.write_text(text)
+    assert text == GOLDEN_PROBLEMS.read_text()
