@@ -133,3 +133,19 @@ def test_redact_keeps_a_bare_scheme_which_names_no_host(text: str) -> None:
 def test_each_kind_is_named_in_the_words_messages_print(value: str, words: str | None) -> None:
     """Messages say "looks like a Jam signing secret"; the words are pinned here as text."""
     assert secret_kind(value) == words
+
+
+def test_redacted_text_says_redacted() -> None:
+    """What a log line or PR comment shows in place of a URL or secret, pinned as text."""
+    assert redact("sent to https://api.intercom.io/x/tok.") == "sent to [redacted]."
+
+
+@pytest.mark.parametrize(
+    ("text", "sensitive"),
+    [("a/" + "b" * 38, False), ("a/" + "b" * 39, True)],
+    ids=["40-characters", "41-characters"],
+)
+def test_a_path_like_value_is_sensitive_from_41_characters(text: str, sensitive: bool) -> None:
+    """A scheme-less path (intercom.example/hooks/<token>) longer than 40 characters is never
+    quoted; a short one (a file path in a message) may be."""
+    assert looks_sensitive(text) is sensitive
