@@ -77,6 +77,7 @@ class Scripted(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.answers = answers
         self.seen: list[tuple[str, str]] = []
+        self.body_lengths: list[int | None] = []  # each request's Content-Length, if it had one
 
     @property
     def url(self) -> str:
@@ -87,8 +88,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: Scripted
 
     def _answer(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = self.headers.get("Content-Length")
+        self.rfile.read(int(length or 0))
         self.server.seen.append((self.command, self.path))
+        self.server.body_lengths.append(None if length is None else int(length))
         status, body = self.server.answers.get(self.path, (404, "<html>Not Found</html>"))
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
@@ -997,3 +1000,29 @@ def test_neither_url_nor_stack_is_a_usage_error(relayctl):
     assert result.returncode == 2
     assert "--stack STACK" in result.stderr
     assert "--url RELAY_URL" in result.stderr
+
+
+def test_the_health_probe_is_a_get_without_a_body_and_each_route_a_post_of_an_empty_object(
+    bare_project, scripted, capsys
+):
+    """A GET with a body is one a front end may refuse (RFC 9110, 9.3.1: content in a GET has
+    no defined meaning); the route probe is an unsigned `{}` the relay answers 401."""
+    server = scripted({"/health": healthy(1), "/workflows/billing-handoff": READY})
+    code, _ = run(bare_project, capsys, url=server.url, stack="dev")
+    assert code == EXIT_OK
+    assert list(zip(server.seen, server.body_lengths, strict=True)) == [
+        (("GET", "/health"), None),
+        (("POST", "/workflows/billing-handoff"), 2),
+    ]
+
+
+def test_a_route_answered_by_something_else_is_named_by_its_workflow(
+    bare_project, scripted, capsys, as_cloud
+):
+    server = scripted({"/health": healthy(1)})  # the route: an HTML 404, not the relay's
+    code, lines = run(bare_project, capsys, url=server.url, stack="dev")
+    assert code == EXIT_FAILED
+    assert (
+        "billing-handoff: not the relay: HTTP 404 without the relay's answer; is the relay URL "
+        "right (`relayctl endpoints --stack dev` prints it)?"
+    ) in lines
