@@ -149,3 +149,8 @@ def test_a_path_like_value_is_sensitive_from_41_characters(text: str, sensitive:
     """A scheme-less path (intercom.example/hooks/<token>) longer than 40 characters is never
     quoted; a short one (a file path in a message) may be."""
     assert looks_sensitive(text) is sensitive
+
+
+def test_a_url_ending_in_a_letter_is_redacted_whole() -> None:
+    """Only closing punctuation is given back after a URL, never a character of the URL."""
+    assert redact("see https://intercom.example/h/tokX") == "see [redacted]"

@@ -414,7 +414,9 @@ GOLDEN_ALERTS = Path(__file__).parent / "golden" / "alert-policies.md"
 def _alert_text(run: Any) -> str:
     parts = []
     for policy in sorted(run.of_type(POLICY), key=lambda p: p.name):
-        condition = {k: policy.inputs[k] for k in ("combiner", "conditions", "userLabels")}
+        condition = {
+            k: policy.inputs[k] for k in ("alertStrategy", "combiner", "conditions", "userLabels")
+        }
         parts += [
             f"## {policy.name}",
             "",
@@ -488,8 +490,9 @@ def test_each_outcome_alert_takes_its_own_threshold(kit):
     }
 
 
-def test_log_metrics_live_in_the_stacks_project(plain, kit):
+def test_log_metrics_and_the_dashboard_live_in_the_stacks_project(plain, kit):
     assert {d.inputs["project"] for d in plain.of_type(METRIC)} == {kit.gcp_project}
+    assert plain.one(DASHBOARD).inputs["project"] == kit.gcp_project
 
 
 def test_the_dashboards_uptime_chart_reads_the_declared_uptime_check(alerted):

@@ -678,7 +678,11 @@ def test_the_source_bucket_and_archive_and_function_settings_that_keep_deploys_w
     archive = run.one("gcp:storage/bucketObject:BucketObject")
     assert archive.inputs["contentType"] == "application/zip"
     # Every deploy sends all traffic to the new revision, so a fix takes effect at once.
-    assert run.one(FUNCTION).inputs["serviceConfig"]["allTrafficOnLatestRevision"] is True
+    function = run.one(FUNCTION).inputs
+    assert function["serviceConfig"]["allTrafficOnLatestRevision"] is True
+    assert function["description"] == (
+        "Verifies Jam webhooks and forwards them to Intercom Fin workflows"
+    )
 
 
 def test_each_service_account_says_what_it_is_for(two):
