@@ -529,26 +529,14 @@ def test_domain_restriction_is_ok_for_a_private_stack(
     assert outcome.one("policy iam.allowedPolicyMemberDomains")["verdict"] == "ok"
 
 
+@pytest.mark.parametrize("group", ["in:europe-locations", "in:eu-locations"])
 def test_region_outside_a_value_group_will_fail(
-    preflight: Runner, google: IndependentGoogle
+    preflight: Runner, google: IndependentGoogle, group: str
 ) -> None:
-    """``in:europe-locations`` cannot hold us-central1; global (automatic secrets) is never ok."""
-    spec = {"rules": [{"values": {"allowedValues": ["in:europe-locations"]}}]}
-    with_scenario(google, specs={"gcp.resourceLocations": spec})
-    outcome = run_both(preflight, google)
-    region, secrets = outcome.starting("policy gcp.resourceLocations")
-    assert region["verdict"] == "will fail", outcome.stdout
-    assert "pulumi config set gcp:region" in region["fix"]
-    assert secrets["verdict"] != "ok"
-    assert outcome.exit_code == EXIT_FAILED
-
-
-def test_region_outside_the_eu_group_will_fail(
-    preflight: Runner, google: IndependentGoogle
-) -> None:
-    """``in:eu-locations``, the common data-residency policy: us-central1 is in no European
-    Union country, so it is refused ("will fail", exit 1), not "could not tell"."""
-    spec = {"rules": [{"values": {"allowedValues": ["in:eu-locations"]}}]}
+    """us-central1 is in neither Europe nor any European Union country (``in:eu-locations``,
+    the common data-residency policy): refused ("will fail", exit 1), not "could not tell";
+    global (automatic secrets) is never ok."""
+    spec = {"rules": [{"values": {"allowedValues": [group]}}]}
     with_scenario(google, specs={"gcp.resourceLocations": spec})
     outcome = run_both(preflight, google)
     region, secrets = outcome.starting("policy gcp.resourceLocations")
