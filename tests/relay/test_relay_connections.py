@@ -190,6 +190,13 @@ def test_pipelined_requests_are_each_answered_in_order(
 DISGUISES = [b"chunked\x0b", b"chunked\x0c", b"chunked\xa0", b"chunked\x1c", b"\x85chunked"]
 
 
+def _chunked_request_with(coding: bytes) -> bytes:
+    """A signed chunked delivery that also carries ``Transfer-Encoding: <coding>``."""
+    return signed_request(chunked=True).replace(
+        b"\r\n\r\n", b"\r\nTransfer-Encoding: " + coding + b"\r\n\r\n", 1
+    )
+
+
 @pytest.mark.parametrize("coding", DISGUISES, ids=lambda c: repr(c)[2:-1])
 def test_a_disguised_chunked_coding_is_refused(
     served: tuple[LocalRelay, FakeIntercom], coding: bytes
@@ -197,9 +204,7 @@ def test_a_disguised_chunked_coding_is_refused(
     """gunicorn strips every character Python calls whitespace and reads these as chunked."""
     relay, intercom = served
     posts = intercom.post_count
-    request = signed_request(chunked=True).replace(
-        b"\r\n\r\n", b"\r\nTransfer-Encoding: " + coding + b"\r\n\r\n", 1
-    )
+    request = _chunked_request_with(coding)
     with connect(relay) as sock:
         sock.sendall(request)
         answer = read_answer(sock)
@@ -218,9 +223,7 @@ def test_the_connection_of_a_disguised_coding_is_closed_after_its_answer(
 ) -> None:
     """Where its body ended is in doubt, so nothing more is read from that connection."""
     relay, _ = served
-    request = signed_request(chunked=True).replace(
-        b"\r\n\r\n", b"\r\nTransfer-Encoding: " + coding + b"\r\n\r\n", 1
-    )
+    request = _chunked_request_with(coding)
     with connect(relay) as sock:
         sock.sendall(request)
         first = read_answer(sock)
@@ -236,9 +239,7 @@ def test_a_plain_chunked_coding_is_read_and_keeps_the_connection(
     served: tuple[LocalRelay, FakeIntercom], coding: bytes
 ) -> None:
     relay, _ = served
-    request = signed_request(chunked=True).replace(
-        b"\r\n\r\n", b"\r\nTransfer-Encoding: " + coding + b"\r\n\r\n", 1
-    )
+    request = _chunked_request_with(coding)
     with connect(relay) as sock:
         sock.sendall(request)
         first = read_answer(sock)
