@@ -41,7 +41,7 @@ from infra.settings import (
     resource_labels,
 )
 from infra.source import RelaySource
-from infra.workflows import ConfigRef, Workflow
+from infra.workflows import ConfigRef, Workflow, set_secret_command
 from relay_function.naming import intercom_url_env, signing_secret_env
 
 RELAY_TYPE = "jam-fin-relay:index:Relay"
@@ -161,10 +161,6 @@ def account_id(function_name: str, purpose: str) -> str:
     tag = hashlib.sha256(function_name.encode()).hexdigest()[:6]
     keep = ACCOUNT_ID_MAX - len(purpose) - len(tag) - 2
     return f"{function_name[:keep].rstrip('-')}-{tag}-{purpose}"
-
-
-def set_secret_command(key: str, stack: str) -> str:
-    return f"pulumi config set --secret {key} --stack {stack}"
 
 
 def grant_key(role: str, account: str, target: str) -> str:

@@ -192,6 +192,11 @@ def parse_workflows(text: str, filename: str = "workflows.yaml") -> WorkflowsFil
     return WorkflowsFile(filename, SUPPORTED_VERSION, workflows, tuple(document.warnings))
 
 
+def set_secret_command(key: str, stack: str) -> str:
+    """How a workflow's value is stored: encrypted in the stack's config."""
+    return f"pulumi config set --secret {key} --stack {stack}"
+
+
 def missing_config_problems(
     workflows_file: WorkflowsFile, stack: str, present_keys: Mapping[str, bool]
 ) -> tuple[Problem, ...]:
@@ -213,7 +218,7 @@ def missing_config_problems(
                 key=ref.key,
                 field=name,
                 stack=stack,
-                command=f"pulumi config set --secret {ref.key} --stack {stack}",
+                command=set_secret_command(ref.key, stack),
                 what=MESSAGES[f"config_what_{name}"][0],
             )
             where = (ref.line or 1, ref.column or 1)

@@ -157,6 +157,8 @@ def _without_pulumi(
             "be stored (nothing was changed). Install it (https://www.pulumi.com/docs/install/), "
             "log in with `pulumi login`, then run this again."
         )
+    from infra.workflows import set_secret_command
+
     if plan.new_text is not None:
         _write(path, plan.new_text)
         print(f"  {path}: {plan.change}")
@@ -165,9 +167,9 @@ def _without_pulumi(
         "command below; it asks for the value and does not echo it:"
     )
     if plan.url_key is not None:
-        print(f"  pulumi config set --secret {plan.url_key} --stack {stack}")
+        print(f"  {set_secret_command(plan.url_key, stack)}")
         print("    the Fin workflow's Wait for webhook URL, without /<Conversation ID>")
-    print(f"  pulumi config set --secret {plan.secret_key} --stack {stack}")
+    print(f"  {set_secret_command(plan.secret_key, stack)}")
     print("    the signing secret (whsec_...) Jam shows once the endpoint is registered")
     _summary(workflow_id, stack, endpoint, plan, has_secret=False)
     return EXIT_OK
@@ -329,9 +331,10 @@ def _store(pulumi: str, project_dir: Path, key: str, value: str, stack: str) -> 
     argv, where other users of the machine could read it.
     """
     from infra.secret_patterns import redact
+    from infra.workflows import set_secret_command
 
     command = [pulumi, "config", "set", "--secret", key, "--stack", stack]
-    shown = f"`pulumi config set --secret {key} --stack {stack}`"
+    shown = f"`{set_secret_command(key, stack)}`"
     try:
         done = subprocess.run(  # noqa: S603 (argument list, no shell, no value in it)
             command,

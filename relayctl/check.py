@@ -168,14 +168,16 @@ class CloudAdvice:
         self.stack = stack or "STACK"
 
     def signing_secret(self, workflow: Workflow) -> str:
+        from infra.workflows import set_secret_command
+
         key = workflow.jam_signing_secret.key if workflow.jam_signing_secret else None
         if key is None:
             how = (
                 "add `jam_signing_secret: {config: KEY}` to this workflow in the workflows "
-                f"file, then run `pulumi config set --secret KEY --stack {self.stack}`"
+                f"file, then run `{set_secret_command('KEY', self.stack)}`"
             )
         else:
-            how = f"run `pulumi config set --secret {key} --stack {self.stack}`"
+            how = f"run `{set_secret_command(key, self.stack)}`"
         return (
             "signing secret not set (or not a valid whsec_ secret): "
             f"{how}, paste the secret Jam shows for this endpoint, then "

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from infra.urls import endpoint_url
-from infra.workflows import ConfigRef, LiteralUrl, Workflow
+from infra.workflows import ConfigRef, LiteralUrl, Workflow, set_secret_command
 from relayctl.common import EXIT_OK, load_or_fail
 from relayctl.stack_config import StackConfig, default_stack, read_stack
 
@@ -82,7 +82,7 @@ def setup_block(workflow: Workflow, stack: StackConfig, url: str) -> list[str]:
 def _state(secure: bool | None, ref: ConfigRef, stack: StackConfig) -> str:
     if secure is True:
         return f"stored ({ref.key}, encrypted)"
-    command = f"pulumi config set --secret {ref.key} --stack {stack.stack}"
+    command = set_secret_command(ref.key, stack.stack)
     if secure is False:
         return f"in plain text in {stack.path.name} ({ref.key}): store it again with `{command}`"
     return f"not stored yet ({ref.key})"
