@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from infra.workflows import ConfigRef, WorkflowsFile, missing_config_problems
+from infra.workflows import ConfigRef, WorkflowsFile, missing_config_problems, set_secret_command
 from infra.workflows_schema import say
 from relayctl.common import EXIT_FAILED, EXIT_OK, load_or_fail, report_problem
 from relayctl.stack_config import Entry, StackConfig, check_stack_name, read_stack
@@ -88,8 +88,8 @@ def stack_problems(stack: StackConfig, workflows_file: WorkflowsFile) -> list[st
         problems.append(
             f"{where}:{entry.line}: config key '{entry.key}' is written {written}; {refused}. "
             f"Fix: write it as `{stack.project}:{bare}` ({stack.project} is the project's name in "
-            f"Pulumi.yaml), or store it again with `pulumi config set --secret {bare} --stack "
-            f"{name}`, which writes the prefix for you."
+            f"Pulumi.yaml), or store it again with `{set_secret_command(bare, name)}`, which "
+            "writes the prefix for you."
         )
     for entry in stack.plaintext_signing_secrets():
         subject = f"The value of config '{entry.key}'"
