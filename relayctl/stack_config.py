@@ -101,14 +101,6 @@ class StackConfig:
             e.key.removeprefix(prefix): e.secure for e in self.entries if e.key.startswith(prefix)
         }
 
-    def unprefixed(self) -> tuple[Entry, ...]:
-        """Keys written without ``namespace:``: Pulumi refuses the whole file for one.
-
-        pulumi/pulumi sdk/go/common/resource/config/key.go (ParseKey): "could not parse KEY as
-        a configuration key (configuration keys should be of the form `<namespace>:<name>`)".
-        """
-        return tuple(e for e in self.entries if ":" not in e.key)
-
     def plaintext_signing_secrets(self) -> tuple[Entry, ...]:
         """Entries holding a Jam signing secret in plain text, under any key."""
         return tuple(

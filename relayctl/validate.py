@@ -55,8 +55,10 @@ def _needed_keys(stack: StackConfig, workflows_file: WorkflowsFile) -> set[str]:
 
 
 def _misplaced(stack: StackConfig, workflows_file: WorkflowsFile) -> list[tuple[Entry, str, str]]:
-    """Entries written under no namespace (Pulumi refuses the whole file for one), or a key a
-    workflow needs under another project's namespace: (entry, namespace, key)."""
+    """Entries written under no namespace (Pulumi refuses the whole file for one:
+    pulumi/pulumi sdk/go/common/resource/config/key.go, ParseKey, "configuration keys should be
+    of the form `<namespace>:<name>`"), or a key a workflow needs under another project's
+    namespace: (entry, namespace, key)."""
     needed = _needed_keys(stack, workflows_file)
     found = []
     for entry in stack.entries:
