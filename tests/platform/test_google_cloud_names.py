@@ -7,10 +7,9 @@ end with a hyphen").
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
+from bootstrap.access import SERVICE_ACCOUNT_ID_RE
 from infra.relay import account_id
 from infra.settings import (
     INT_SETTINGS,
@@ -288,10 +287,8 @@ def test_a_stack_name_too_long_for_the_default_function_name_says_so() -> None:
     assert "pulumi config set functionName jam-fin-relay-relay" in message
 
 
-# Service-account ids: "must be between 6 and 30 characters", lowercase letters, digits and
-# hyphens, starting with a letter and not ending with a hyphen (IAM, "Create service accounts",
-# https://cloud.google.com/iam/docs/service-accounts-create).
-ACCOUNT_ID_RE = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")
+# Service-account ids: Google's rule (6-30 characters, a letter first, no hyphen last) is
+# bootstrap.access.SERVICE_ACCOUNT_ID_RE, with its source; both programs' ids must obey it.
 
 
 @pytest.mark.parametrize(
@@ -305,14 +302,14 @@ ACCOUNT_ID_RE = re.compile(r"[a-z][-a-z0-9]{4,28}[a-z0-9]")
 )
 def test_account_ids_at_googles_length_edges(function_name: str, purpose: str, expected: str):
     assert account_id(function_name, purpose) == expected
-    assert ACCOUNT_ID_RE.fullmatch(expected)
+    assert SERVICE_ACCOUNT_ID_RE.fullmatch(expected)
 
 
 def test_an_account_id_one_past_thirty_is_shortened_to_thirty_with_a_stable_tag() -> None:
     name = "relay-" + "x" * 21  # with "-run": 31
     shortened = account_id(name, "run")
     assert len(shortened) == 30
-    assert ACCOUNT_ID_RE.fullmatch(shortened)
+    assert SERVICE_ACCOUNT_ID_RE.fullmatch(shortened)
     assert shortened.endswith("-run")
     assert shortened == account_id(name, "run")
     assert shortened != account_id(name[:-1] + "y", "run")
