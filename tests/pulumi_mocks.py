@@ -493,6 +493,20 @@ def run_program(
     )
 
 
+def record_registered_outputs(monkeypatch: Any) -> dict[str, list[tuple[Any, dict[str, Any]]]]:
+    """Every component's ``register_outputs`` call from here on, by component class name (the
+    stack's own root component included): (component, outputs) pairs, in call order."""
+    registered: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    real = pulumi.ComponentResource.register_outputs
+
+    def record(self: Any, outputs: Any) -> None:
+        registered.setdefault(type(self).__name__, []).append((self, dict(outputs)))
+        real(self, outputs)
+
+    monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", record)
+    return registered
+
+
 def between_runs(gc_thresholds: tuple[int, int, int]) -> None:
     """What the fixtures do after each test: undo what a run changed in this process."""
     gc.set_threshold(*gc_thresholds)  # __main__.py tunes the collector for its own process

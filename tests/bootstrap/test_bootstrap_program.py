@@ -6,7 +6,6 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -24,7 +23,7 @@ from bootstrap.access import (
     STACK_PROJECT_APIS,
 )
 from bootstrap.github_deploy import COMPONENT_TYPE
-from tests.pulumi_mocks import PROC_FDS, open_file_descriptors
+from tests.pulumi_mocks import PROC_FDS, open_file_descriptors, record_registered_outputs
 
 REPO = Path(__file__).resolve().parents[2]
 PROVIDER = "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
@@ -464,18 +463,8 @@ def test_every_resource_belongs_to_the_component(bootstrap):
 
 
 def test_the_component_registers_its_outputs_by_name(bootstrap, monkeypatch):
-    import pulumi
-
-    registered: list[dict[str, Any]] = []
-    real = pulumi.ComponentResource.register_outputs
-
-    def record(self: Any, outputs: dict[str, Any]) -> None:
-        if type(self).__name__ == "GitHubDeploy":  # not the stack's own root component
-            registered.append(dict(outputs))
-        real(self, outputs)
-
-    monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", record)
+    registered = record_registered_outputs(monkeypatch)
     run = bootstrap.run(stateBackend="gcs")
-    [outputs] = registered
+    [(_, outputs)] = registered["GitHubDeploy"]
     assert set(outputs) == {"repository_variables", "secrets_providers"}
     assert set(run.outputs["secrets_providers"]) == {"dev", "prod"}

@@ -10,12 +10,12 @@ import json
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from infra import urls
 from relay_function.naming import intercom_url_env, signing_secret_env
+from tests.pulumi_mocks import record_registered_outputs
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 SECRET = "gcp:secretmanager/secret:Secret"
@@ -576,23 +576,11 @@ def test_policy_exception_mode_says_what_it_opens_and_the_role_it_needs(kit):
 def test_components_register_their_outputs_under_documented_names(kit, monkeypatch):
     """Registered outputs are what `pulumi stack --show-urns` and the console show for each
     component; each is the component's own value, never a secret's value."""
-    import pulumi
-
-    registered: list[tuple[Any, dict[str, Any]]] = []
-    real = pulumi.ComponentResource.register_outputs
-
-    def record(self, outputs):
-        registered.append((self, dict(outputs)))
-        return real(self, outputs)
-
-    monkeypatch.setattr(pulumi.ComponentResource, "register_outputs", record)
+    by_kind = record_registered_outputs(monkeypatch)
     secrets = kit.secrets(*TWO_KEYS, signing=("billingHandoffJamSecret",))
     run = kit.run("dev", kit.fixtures / "two.yaml", secrets=secrets)
     assert run.error is None, run.error
 
-    by_kind: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
-    for component, outputs in registered:
-        by_kind.setdefault(type(component).__name__, []).append((component, outputs))
     [(relay, relay_outputs)] = by_kind["Relay"]
     assert relay_outputs == {
         "relay_url": relay.relay_url,
