@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from bootstrap.access import (
     STACK_PROJECT_APIS,
 )
 from bootstrap.github_deploy import COMPONENT_TYPE
+from tests.golden import assert_matches_golden
 from tests.pulumi_mocks import PROC_FDS, open_file_descriptors, record_registered_outputs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -446,10 +446,7 @@ def test_the_roles_and_their_reasons_are_outputs_as_reviewed(bootstrap):
     shown = {k: outputs[k] for k in ("deployer_roles", "organization_roles")}
     assert set(shown["deployer_roles"]) == set(DEPLOYER_ROLES) | set(PREFLIGHT_ROLES)
     text = json.dumps(shown, indent=1, sort_keys=True) + "\n"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN_ROLES.parent.mkdir(exist_ok=True)
-        GOLDEN_ROLES.write_text(text)
-    assert text == GOLDEN_ROLES.read_text()
+    assert_matches_golden(GOLDEN_ROLES, text)
 
 
 def test_every_resource_belongs_to_the_component(bootstrap):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from google.cloud import monitoring_dashboard_v1
 
 from infra import monitoring as m
 from infra.dashboard import BUILT_IN_METRICS
+from tests.golden import assert_matches_golden
 
 METRIC = "gcp:logging/metric:Metric"
 POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
@@ -448,9 +448,7 @@ def test_every_alert_and_metric_reads_as_reviewed(alerted):
     tests/pulumi/golden/alert-policies.md. After changing them on purpose:
     UPDATE_GOLDEN=1 pytest tests/pulumi/test_monitoring.py, and review the diff."""
     text = _alert_text(alerted)
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN_ALERTS.write_text(text)
-    assert text == GOLDEN_ALERTS.read_text()
+    assert_matches_golden(GOLDEN_ALERTS, text)
 
 
 def test_only_rejected_signatures_alert_as_a_warning_and_a_down_relay_is_critical(alerted):

@@ -7,7 +7,6 @@ each assertion below runs on concrete strings (the mocks compute emails, URLs, v
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from infra import urls
 from relay_function.naming import intercom_url_env, signing_secret_env
+from tests.golden import assert_matches_golden
 from tests.pulumi_mocks import record_registered_outputs
 
 FUNCTION = "gcp:cloudfunctionsv2/function:Function"
@@ -732,6 +732,4 @@ def test_what_the_program_says_reads_as_reviewed(kit):
         parts += [f"warning: {m}" for m in run.warnings]
         parts.append("")
     text = "\n".join(parts).replace(str(kit.repo), "REPO")  # the same from any checkout
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN_MESSAGES.write_text(text)
-    assert text == GOLDEN_MESSAGES.read_text()
+    assert_matches_golden(GOLDEN_MESSAGES, text)

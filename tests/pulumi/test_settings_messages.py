@@ -3,12 +3,12 @@ with its fix (infra/settings.py; the program prints these before declaring anyth
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from infra.settings import INGRESS_VALUES, INT_SETTINGS, SettingsError, settings_from_config
+from tests.golden import assert_matches_golden
 
 GCP = {"project": "acme-relay", "region": "us-central1"}
 
@@ -75,6 +75,4 @@ def test_every_problem_message_reads_as_reviewed() -> None:
     fixes it, for this stack. Reviewed text: tests/pulumi/golden/settings-problems.txt (after a
     deliberate change: UPDATE_GOLDEN=1 pytest tests/pulumi/test_settings_messages.py)."""
     text = "\n".join(_problems("prod", **EVERY_SETTING_WRONG)) + "\n"
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        GOLDEN_PROBLEMS.write_text(text)
-    assert text == GOLDEN_PROBLEMS.read_text()
+    assert_matches_golden(GOLDEN_PROBLEMS, text)
