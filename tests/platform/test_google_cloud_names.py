@@ -216,9 +216,10 @@ def test_every_default_is_the_documented_one() -> None:
 
 
 # Each whole-number setting's range, written out (docs/configuration.md), not read from the
-# code: Cloud Run's request timeout is 1-3600 s for HTTP functions, concurrency 1-1000, and
-# instances 0/1-1000; uptime checks run every 1, 5, 10 or 15 minutes; the waits and alert
-# thresholds are this project's own bounds.
+# code. "The maximum timeout duration is 60 minutes (3600 seconds) for HTTP functions"
+# (https://cloud.google.com/functions/docs/configuring/timeout); concurrency 1-1000 and
+# instances 0/1-1000 are Cloud Run's; uptime checks run every 1, 5, 10 or 15 minutes; the
+# waits and alert thresholds are this project's own bounds.
 WHOLE_NUMBER_RANGES = {
     "alertFailedThreshold": (0, 1_000_000),
     "alertMetricWaitSeconds": (0, 3600),

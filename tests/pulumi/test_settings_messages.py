@@ -21,7 +21,9 @@ def _problems(stack: str, **config: str) -> tuple[str, ...]:
 
 @pytest.mark.parametrize("ingress", ["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"])
 def test_each_of_cloud_functions_ingress_settings_is_accepted(ingress: str) -> None:
-    """Cloud Functions' IngressSettings values (v2 REST reference, ServiceConfig)."""
+    """Cloud Functions v2's ServiceConfig.IngressSettings: ALLOW_ALL, ALLOW_INTERNAL_ONLY,
+    ALLOW_INTERNAL_AND_GCLB (https://cloud.google.com/functions/docs/reference/rest/v2/
+    projects.locations.functions#ingresssettings)."""
     settings = settings_from_config("dev", {"ingress": ingress}.get, GCP.get)
     assert settings.ingress == ingress
     assert ingress in INGRESS_VALUES
